@@ -1,0 +1,7 @@
+"""skflows: normalizing flows and their relatives behind the scikit-learn API."""
+
+from .density import FlowDensity
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["FlowDensity", "__version__"]

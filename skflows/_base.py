@@ -1,0 +1,191 @@
+"""Shared machinery of every skflows estimator: constructor parameters, input validation,
+device and seed handling, the call into the training engine, and batched inference."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from ._training import TrainingConfig, train_module
+
+__all__ = ["BaseFlowEstimator", "resolve_device"]
+
+_INFERENCE_BATCH_SIZE = 4096
+
+
+def resolve_device(device) -> str:
+    """Turn the ``device`` parameter into a concrete torch device string.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        If a CUDA device is requested but not available.
+    """
+    device = "auto" if device is None else str(device)
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = torch.device(device).index or 0
+        if index >= n:
+            available = ", ".join(["cpu"] + [f"cuda:{i}" for i in range(n)])
+            raise ValueError(f"device={device!r} was requested but is not available; "
+                             f"available devices: {available}.")
+    return device
+
+
+class BaseFlowEstimator(BaseEstimator):
+    """Base class of the skflows estimators (not for direct use).
+
+    Subclasses declare their own ``__init__`` with every parameter explicit, call
+    :meth:`_validate_input` for every array they receive, build their torch module and
+    loss, and hand both to :meth:`_train`. They never write an epoch loop.
+
+    Shared parameters (see each estimator for the documentation): ``max_epochs``,
+    ``batch_size``, ``lr``, ``weight_decay``, ``gradient_clip``, ``validation_fraction``,
+    ``n_iter_no_change``, ``tol``, ``device``, ``random_state``, ``verbose``,
+    ``warm_start``.
+    """
+
+    _parameter_constraints: dict = {
+        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "gradient_clip": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="left")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "device": [str, torch.device, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+    }
+
+    # ------------------------------------------------------------------ tags / state
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        tags.requires_fit = True
+        tags.target_tags.required = False
+        try:
+            tags.non_deterministic = resolve_device(self.device) != "cpu"
+        except ValueError:
+            tags.non_deterministic = False
+        return tags
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "n_iter_")
+
+    @property
+    def module_(self) -> torch.nn.Module:
+        """The trained torch module (lives in ``net_``, so it is pickled once)."""
+        check_is_fitted(self, "net_")
+        return self.net_.module_
+
+    # ------------------------------------------------------------------ validation
+    def _validate_input(self, X, *, reset: bool) -> np.ndarray:
+        """The one input-validation path: numeric, finite, dense, 2-D, right width."""
+        return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
+                             ensure_min_samples=2 if reset else 1)
+
+    def _validate_latent(self, Z, n_columns: int) -> np.ndarray:
+        """Validate arrays of another width (latent codes) as ``PCA.inverse_transform``."""
+        Z = check_array(Z, dtype=[np.float64, np.float32])
+        if Z.shape[1] != n_columns:
+            raise ValueError(f"Z has {Z.shape[1]} features, but {type(self).__name__} is "
+                             f"expecting {n_columns} features as input.")
+        return Z
+
+    # ------------------------------------------------------------------ training
+    def _seed(self) -> int:
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    def _training_config(self, seed: int, device: str) -> TrainingConfig:
+        return TrainingConfig(
+            max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
+            weight_decay=self.weight_decay, gradient_clip=self.gradient_clip,
+            validation_fraction=self.validation_fraction,
+            n_iter_no_change=self.n_iter_no_change, tol=self.tol, device=device,
+            seed=seed, verbose=self.verbose,
+        )
+
+    def _train(self, build_module: Callable[[], torch.nn.Module], loss: Callable,
+               X: np.ndarray) -> None:
+        """Build (or reuse, with ``warm_start``) the module and train it on ``X``.
+
+        Sets ``net_``, ``history_`` and ``n_iter_``. Torch's and numpy's global random
+        states are left untouched: everything random happens inside ``fork_rng`` from a
+        seed drawn from ``random_state``.
+        """
+        device = resolve_device(self.device)
+        seed = self._seed()
+        dtype = torch.float64 if X.dtype == np.float64 else torch.float32
+        warm = self.warm_start and self.__sklearn_is_fitted__()
+        net = self.net_ if warm else None
+        n_before = len(net.history) if warm else 0
+        cuda = [torch.device(device).index or 0] if device.startswith("cuda") else []
+        if hasattr(self, "n_iter_"):
+            del self.n_iter_
+        with torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(seed)
+            if warm:
+                module = net.module_
+            else:
+                module = build_module().to(dtype=dtype)
+            self._compute_dtype = str(dtype).removeprefix("torch.")
+            try:
+                net = train_module(module, loss, X, self._training_config(seed, device),
+                                   net=net)
+            except FloatingPointError:
+                # Keep the restored (finite) module inspectable, but do not look fitted.
+                self._failed_module = module
+                raise
+        self.net_ = net
+        self.history_ = [
+            {"epoch": int(row["epoch"]), "train_loss": float(row["train_loss"]),
+             "valid_loss": float(row["valid_loss"]) if "valid_loss" in row else None,
+             "duration": float(row["dur"])}
+            for row in net.history
+        ]
+        self.n_iter_ = len(net.history) - n_before
+
+    # ------------------------------------------------------------------ inference
+    def _torch_dtype(self):
+        return getattr(torch, self._compute_dtype)
+
+    def _device_of_module(self) -> torch.device:
+        p = next(iter(self.module_.parameters()), None)
+        return p.device if p is not None else torch.device("cpu")
+
+    def _batched(self, fn: Callable[[torch.Tensor], torch.Tensor], X: np.ndarray,
+                 out_dtype=np.float64) -> np.ndarray:
+        """Apply ``fn`` to row chunks of ``X`` without gradients; numpy out."""
+        np_dtype = np.dtype(self._compute_dtype)
+        device = self._device_of_module()
+        module = self.module_
+        module.eval()
+        outs = []
+        with torch.no_grad():
+            for start in range(0, len(X), _INFERENCE_BATCH_SIZE):
+                rows = np.array(X[start:start + _INFERENCE_BATCH_SIZE], dtype=np_dtype)
+                chunk = torch.from_numpy(rows).to(device)
+                outs.append(fn(chunk).detach().cpu().numpy())
+        return np.concatenate(outs, axis=0).astype(out_dtype, copy=False)

@@ -1,0 +1,245 @@
+"""The one training engine of skflows, built on skorch.
+
+An estimator hands over a torch module, a loss function ``loss(module, X_batch) -> scalar``
+and an array; the engine owns the epoch loop (skorch's), mini-batching, shuffling with a
+private random stream, the validation split, early stopping with best-weights restore,
+gradient clipping, the progress bar and the guard against non-finite losses. No estimator
+writes its own epoch loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback, EarlyStopping, GradientNormClipping, ProgressBar
+from skorch.utils import noop
+from torch.utils.data import Dataset
+
+__all__ = ["TrainingConfig", "train_module", "NonFiniteLossGuard", "ArrayDataset",
+           "BatchLoader"]
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation settings shared by every estimator (names as in scikit-learn's MLP)."""
+
+    max_epochs: int = 100
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    gradient_clip: float | None = 5.0
+    validation_fraction: float = 0.1
+    n_iter_no_change: int = 10
+    tol: float = 1e-4
+    device: str = "cpu"
+    seed: int = 0
+    verbose: int = 0
+
+
+class ArrayDataset(Dataset):
+    """Rows ``X[index]`` of an array (numpy array or memmap; nothing is copied up front).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    index : ndarray of int, optional
+        Rows that belong to this dataset (all rows if None).
+    """
+
+    def __init__(self, X, index=None):
+        self.X = X
+        self.index = np.arange(len(X)) if index is None else np.asarray(index)
+
+    def __len__(self):
+        return len(self.index)
+
+    def __getitem__(self, i):  # pragma: no cover - the BatchLoader never calls it
+        return self.X[self.index[i]], None
+
+    def rows(self, positions: np.ndarray) -> np.ndarray:
+        """A fresh, writable, C-contiguous copy of the selected rows."""
+        return np.ascontiguousarray(self.X[self.index[positions]])
+
+
+class BatchLoader:
+    """Iterates over an :class:`ArrayDataset` in mini-batches of tensors.
+
+    Each batch is one fancy-indexing copy of the rows (no per-sample collation, the cost
+    that makes a generic DataLoader slow on tabular data), moved to ``device``.
+    Shuffling draws from ``random_state`` (a ``numpy.random.RandomState`` shared across
+    epochs, so each epoch sees a new order and two fits with the same seed see the same
+    orders). Yields ``(X_batch, None)``.
+    """
+
+    def __init__(self, dataset: ArrayDataset, batch_size: int = 256, shuffle: bool = False,
+                 random_state: np.random.RandomState | None = None, device="cpu",
+                 dtype=None, **_ignored):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.device = torch.device(device)
+
+    def __len__(self):
+        return math.ceil(len(self.dataset) / self.batch_size)
+
+    def __iter__(self):
+        n = len(self.dataset)
+        order = self.random_state.permutation(n) if self.shuffle else np.arange(n)
+        non_blocking = self.device.type == "cuda"
+        for start in range(0, n, self.batch_size):
+            rows = torch.from_numpy(self.dataset.rows(order[start:start + self.batch_size]))
+            if self.device.type != "cpu":
+                rows = rows.pin_memory().to(self.device, non_blocking=non_blocking)
+            yield rows, None
+
+
+class _IndexSplit:
+    """skorch ``train_split``: fixed train/validation row indices."""
+
+    def __init__(self, train_index, valid_index):
+        self.train_index = train_index
+        self.valid_index = valid_index
+
+    def __call__(self, dataset, y=None, **_):
+        return (ArrayDataset(dataset.X, dataset.index[self.train_index]),
+                ArrayDataset(dataset.X, dataset.index[self.valid_index]))
+
+
+class NonFiniteLossGuard(Callback):
+    """Stop training on a non-finite training loss and restore finite weights.
+
+    The weights are snapshotted at the start of every epoch (one state-dict copy per
+    epoch); when a batch's loss is NaN or infinite the snapshot is loaded back and
+    :class:`FloatingPointError` is raised, naming the epoch and batch.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        self._batch = 0
+
+    def on_epoch_begin(self, net, **kwargs):
+        self._snapshot = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+        self._batch = 0
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if not training:
+            return
+        self._batch += 1
+        loss = net.history[-1, "batches", -1, "train_loss"]
+        if not math.isfinite(loss):
+            net.module_.load_state_dict(self._snapshot)
+            epoch = len(net.history)
+            raise FloatingPointError(
+                f"The training loss became non-finite ({loss}) at epoch {epoch}, batch "
+                f"{self._batch}. The weights were restored to their finite values from the "
+                "start of that epoch. Lower `lr`, set `gradient_clip`, or check the data "
+                "for extreme values."
+            )
+
+
+class _LossNet(NeuralNet):
+    """skorch net whose forward pass *is* the loss: ``loss(module, X_batch)``."""
+
+    def __init__(self, *args, loss: Callable, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loss = loss
+
+    def infer(self, x, **fit_params):
+        return self.loss(self.module_, x)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        return y_pred
+
+
+def _split_indices(n: int, fraction: float, rng: np.random.RandomState):
+    """Shuffled train/validation positions; (None, None) when no usable split exists."""
+    n_valid = int(math.ceil(fraction * n)) if fraction > 0 else 0
+    if n_valid == 0 or n - n_valid < 1:
+        return None, None
+    perm = rng.permutation(n)
+    return np.sort(perm[n_valid:]), np.sort(perm[:n_valid])
+
+
+def train_module(module: torch.nn.Module, loss: Callable, X: np.ndarray,
+                 config: TrainingConfig, net: NeuralNet | None = None) -> NeuralNet:
+    """Train ``module`` to minimise ``loss(module, X_batch)`` on the rows of ``X``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The model, already in the compute dtype. It is trained in place.
+    loss : callable
+        ``loss(module, X_batch) -> scalar Tensor`` (a module-level function so that the
+        fitted net pickles).
+    X : ndarray of shape (n_samples, n_features)
+        Training data in the compute dtype (float32 or float64); may be a memmap.
+    config : TrainingConfig
+        Optimisation settings.
+    net : skorch NeuralNet, optional
+        A net from an earlier call to continue training (warm start): its module and
+        optimizer state are kept.
+
+    Returns
+    -------
+    net : skorch NeuralNet
+        The fitted net; ``net.module_`` is ``module`` with trained weights and
+        ``net.history`` holds per-epoch ``train_loss``, ``valid_loss`` and ``dur``.
+
+    Raises
+    ------
+    FloatingPointError
+        If the training loss becomes non-finite; the module keeps finite weights.
+    """
+    rng = np.random.RandomState(config.seed)
+    train_index, valid_index = _split_indices(len(X), config.validation_fraction, rng)
+    has_valid = train_index is not None
+    monitor = "valid_loss" if has_valid else "train_loss"
+    callbacks = [
+        ("nan_guard", NonFiniteLossGuard()),
+        ("early_stopping", EarlyStopping(monitor=monitor, patience=config.n_iter_no_change,
+                                         threshold=config.tol, threshold_mode="abs",
+                                         load_best=True, sink=noop)),
+    ]
+    if config.gradient_clip is not None:
+        callbacks.append(("gradient_clip",
+                          GradientNormClipping(gradient_clip_value=config.gradient_clip)))
+    if config.verbose:
+        callbacks.append(("progress", ProgressBar(postfix_keys=["train_loss", "valid_loss"])))
+    split = _IndexSplit(train_index, valid_index) if has_valid else None
+    dataset = ArrayDataset(X)
+    if net is None:
+        net = _LossNet(
+            module=module,
+            loss=loss,
+            criterion=torch.nn.Identity,
+            optimizer=torch.optim.Adam,
+            lr=config.lr,
+            optimizer__weight_decay=config.weight_decay,
+            max_epochs=config.max_epochs,
+            batch_size=min(config.batch_size, len(X)),
+            train_split=split,
+            iterator_train=BatchLoader,
+            iterator_valid=BatchLoader,
+            iterator_train__shuffle=True,
+            iterator_train__random_state=rng,
+            iterator_train__device=config.device,
+            iterator_valid__device=config.device,
+            callbacks=callbacks,
+            device=config.device,
+            verbose=config.verbose,
+        )
+        net.fit(dataset, None)
+    else:
+        net.set_params(callbacks=callbacks, train_split=split, max_epochs=config.max_epochs,
+                       iterator_train__random_state=rng, verbose=config.verbose)
+        net.partial_fit(dataset, None)
+    # Drop references to the data so that the fitted net pickles small.
+    net.train_split = None
+    if not all(torch.isfinite(p).all() for p in net.module_.parameters()):
+        raise FloatingPointError("Training produced non-finite weights.")  # pragma: no cover
+    return net

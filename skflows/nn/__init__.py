@@ -1,0 +1,19 @@
+"""Torch building blocks of skflows: invertible transforms, conditioners and flows.
+
+Pure torch: nothing here knows about numpy arrays or estimators. Every transform returns
+``(output, log_det_jacobian)`` and accepts an optional leading component axis.
+"""
+
+from .base import Transform, component_shape
+from .conditioners import MLP
+from .coupling import AffineCoupling, SplineCoupling
+from .flows import Flow, StandardNormal, coupling_flow
+from .linear import BatchedLinear
+from .linear_flows import ActNorm, FixedAffine, LULinear, Permutation
+from .splines import rational_quadratic_spline
+
+__all__ = [
+    "Transform", "component_shape", "MLP", "BatchedLinear", "AffineCoupling",
+    "SplineCoupling", "Flow", "StandardNormal", "coupling_flow", "ActNorm", "FixedAffine",
+    "LULinear", "Permutation", "rational_quadratic_spline",
+]

@@ -1,0 +1,48 @@
+"""Conditioner networks: they map the identity half of a coupling layer to the
+parameters of the transform applied to the other half."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from .linear import BatchedLinear
+
+__all__ = ["MLP"]
+
+
+class MLP(nn.Module):
+    """Multi-layer perceptron with ReLU activations and a zero-initialised output layer.
+
+    Zero initialisation of the last layer makes every coupling layer (and hence the whole
+    flow) start as the identity map, the standard choice since Glow (Kingma & Dhariwal,
+    2018, Section 3.3).
+
+    Parameters
+    ----------
+    in_features : int
+        Input width (may be 0 for an unconditional layer).
+    out_features : int
+        Output width.
+    hidden_dims : sequence of int
+        Widths of the hidden layers.
+    n_components : int or None, default=None
+        Number of independent networks evaluated in one batched pass (inputs then have
+        shape ``(K, n, in_features)``).
+    """
+
+    def __init__(self, in_features: int, out_features: int, hidden_dims: Sequence[int],
+                 n_components: int | None = None):
+        super().__init__()
+        dims = [in_features, *hidden_dims]
+        layers: list[nn.Module] = []
+        for d_in, d_out in zip(dims[:-1], dims[1:]):
+            layers += [BatchedLinear(d_in, d_out, n_components), nn.ReLU()]
+        layers.append(BatchedLinear(dims[-1], out_features, n_components, zero_init=True))
+        self.net = nn.Sequential(*layers)
+        self.hidden_dims = tuple(hidden_dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
