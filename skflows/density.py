@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 import torch
-from sklearn.base import DensityMixin, OutlierMixin, _fit_context
+from sklearn.base import DensityMixin, OutlierMixin, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -23,7 +23,8 @@ def negative_log_likelihood(module, X):
     return -module.log_prob(X).mean()
 
 
-class FlowDensity(DensityMixin, OutlierMixin, OutlierScoresMixin, BaseFlowEstimator):
+class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMixin,
+                  BaseFlowEstimator):
     """Density estimation with a coupling normalizing flow.
 
     The flow maps data ``x`` to a standard-normal latent ``z = f(x)`` through ``n_layers``
@@ -203,6 +204,13 @@ class FlowDensity(DensityMixin, OutlierMixin, OutlierScoresMixin, BaseFlowEstima
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # OutlierMixin sits leftmost so that the estimator type is "outlier_detector" and
+        # scikit-learn's outlier checks run; transform returns the dtype of X.
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
 
     def _hidden_dims(self) -> tuple[int, ...]:
         dims = tuple(int(h) for h in np.atleast_1d(self.hidden_dims))
