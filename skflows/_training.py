@@ -121,6 +121,16 @@ class NonFiniteLossGuard(Callback):
 
     def on_train_begin(self, net, **kwargs):
         self._batch = 0
+        self._snapshot = None
+
+    def on_train_end(self, net, **kwargs):
+        self._snapshot = None
+
+    def __getstate__(self):
+        # Never pickle weights outside the net: they may live on a GPU.
+        state = self.__dict__.copy()
+        state["_snapshot"] = None
+        return state
 
     def on_epoch_begin(self, net, **kwargs):
         self._snapshot = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
@@ -154,6 +164,18 @@ class _LossNet(NeuralNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         return y_pred
+
+    def __getstate__(self):
+        # ``module`` is the very instance trained as ``module_``. skorch pickles
+        # ``module_`` through torch's device-aware path; pickling the constructor
+        # argument plainly would store its tensors a second time, with their device.
+        state = super().__getstate__()
+        state["module"] = None
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self.module = self.module_
 
 
 def _split_indices(n: int, fraction: float, rng: np.random.RandomState):
@@ -235,8 +257,13 @@ def train_module(module: torch.nn.Module, loss: Callable, X: np.ndarray,
         )
         net.fit(dataset, None)
     else:
-        net.set_params(callbacks=callbacks, train_split=split, max_epochs=config.max_epochs,
-                       iterator_train__random_state=rng, verbose=config.verbose)
+        # Continue with the same module and optimizer state; only the schedule is new.
+        net.callbacks = callbacks
+        net.initialize_callbacks()
+        net.train_split = split
+        net.max_epochs = config.max_epochs
+        net.verbose = config.verbose
+        net.iterator_train__random_state = rng
         net.partial_fit(dataset, None)
     # Drop references to the data so that the fitted net pickles small.
     net.train_split = None

@@ -1,0 +1,326 @@
+"""Small real data sets shipped with skflows, and uniform dequantisation.
+
+The two UCI digit data sets are bundled as ``.npz`` files in
+``skflows/datasets/data`` (see the ``README.md`` there for sources, licence
+and checksums) and are read with :mod:`importlib.resources` and
+``numpy.load(..., allow_pickle=False)``: no network access and no pickle.
+"""
+
+from importlib.resources import files
+
+import numpy as np
+from sklearn.utils import Bunch, check_random_state
+
+__all__ = ["load_optdigits", "load_pendigits", "dequantize"]
+
+
+_OPTDIGITS_DESCR = """\
+.. _optdigits_dataset:
+
+Optical Recognition of Handwritten Digits (UCI), full version
+-------------------------------------------------------------
+
+**Data Set Characteristics:**
+
+:Number of Instances: 5620 (3823 training + 1797 test)
+:Number of Attributes: 64
+:Attribute Information: 8x8 image of integer pixel counts in the range 0..16
+:Missing Attribute Values: None
+:Creators: E. Alpaydin and C. Kaynak, Bogazici University, July 1998
+:Source: UCI Machine Learning Repository,
+    https://archive.ics.uci.edu/dataset/80/optical+recognition+of+handwritten+digits
+:Licence: CC BY 4.0
+
+Normalised 32x32 bitmaps of handwritten digits, extracted with NIST
+preprocessing programs from preprinted forms, are divided into
+non-overlapping 4x4 blocks and the "on" pixels of each block are counted,
+giving an 8x8 matrix of integers 0..16. Thirty writers contributed the
+training part and thirteen different writers the test part (``is_test``).
+Rows are in UCI order: the training file first, then the test file. The
+test part is identical, row for row, to ``sklearn.datasets.load_digits``.
+
+The counts take 17 values; to fit a continuous density, dequantise them first,
+e.g. ``dequantize(X, levels=17)``.
+
+References
+----------
+E. Alpaydin and C. Kaynak (1998). Cascading classifiers. Kybernetika 34(4),
+369-374.
+"""
+
+_PENDIGITS_DESCR = """\
+.. _pendigits_dataset:
+
+Pen-Based Recognition of Handwritten Digits (UCI)
+-------------------------------------------------
+
+**Data Set Characteristics:**
+
+:Number of Instances: 10992 (7494 training + 3498 test)
+:Number of Attributes: 16
+:Attribute Information: x1, y1, ..., x8, y8: eight points resampled along
+    the pen trajectory, coordinates scaled to integers 0..100
+:Missing Attribute Values: None
+:Creators: E. Alpaydin and F. Alimoglu, Bogazici University, 1998
+:Source: UCI Machine Learning Repository,
+    https://archive.ics.uci.edu/dataset/81/pen+based+recognition+of+handwritten+digits
+:Licence: CC BY 4.0
+
+Forty-four writers wrote 250 digits each on a pressure-sensitive tablet; the
+pen trajectories were normalised for translation and scale and resampled at
+eight points spaced equally along the arc length. Thirty writers make up the
+training part and the other fourteen the test part (``is_test``). Rows are in
+UCI order: the training file first, then the test file.
+
+The coordinates take 101 values; to fit a continuous density, dequantise
+them first, e.g. ``dequantize(X, levels=101)``.
+
+References
+----------
+F. Alimoglu and E. Alpaydin (1997). Combining multiple representations and
+classifiers for pen-based handwritten digit recognition. Proceedings of the
+Fourth International Conference on Document Analysis and Recognition.
+"""
+
+
+def _load_npz(name):
+    """Read the arrays of a bundled ``.npz`` file into a dict (no pickle)."""
+    resource = files("skflows.datasets") / "data" / name
+    with resource.open("rb") as fh:
+        with np.load(fh, allow_pickle=False) as npz:
+            return {key: np.array(npz[key]) for key in npz.files}
+
+
+def load_optdigits(*, return_X_y=False):
+    """Load the full UCI optical digits data set (8x8 counts, 10 classes).
+
+    =================   ==============================
+    Classes                                         10
+    Samples total                                 5620
+    Samples test                                  1797
+    Dimensionality                                  64
+    Features            integers 0..16 (stored float64)
+    =================   ==============================
+
+    Unlike :func:`sklearn.datasets.load_digits`, which ships only the 1797
+    rows of the UCI test file, this returns both UCI files, with a boolean
+    ``is_test`` marking the test rows (which equal ``load_digits().data``).
+
+    Parameters
+    ----------
+    return_X_y : bool, default=False
+        If True, return ``(data, target)`` instead of a Bunch.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        Dictionary-like object with the attributes:
+
+        data : ndarray of shape (5620, 64), dtype float64
+            Pixel counts in 0..16, rows of the flattened 8x8 images.
+        target : ndarray of shape (5620,), dtype int64
+            Digit labels 0..9.
+        is_test : ndarray of shape (5620,), dtype bool
+            True for the 1797 rows of the UCI test file (writers not seen in
+            training).
+        images : ndarray of shape (5620, 8, 8), dtype float64
+            The same counts as 8x8 images.
+        image_shape : tuple of int
+            ``(8, 8)``.
+        feature_names : list of str, length 64
+            ``"pixel_<row>_<col>"``.
+        target_names : ndarray of shape (10,), dtype int64
+            ``0..9``.
+        DESCR : str
+            Description of the data set.
+
+    (data, target) : tuple
+        If ``return_X_y`` is True: ``data`` of shape (5620, 64) and ``target``
+        of shape (5620,).
+
+    See Also
+    --------
+    dequantize : turn the integer counts into continuous data in [0, 1).
+
+    References
+    ----------
+    E. Alpaydin and C. Kaynak (1998). Optical Recognition of Handwritten
+    Digits. UCI Machine Learning Repository (CC BY 4.0).
+
+    Examples
+    --------
+    >>> from skflows.datasets import load_optdigits
+    >>> digits = load_optdigits()
+    >>> digits.data.shape, int(digits.is_test.sum())
+    ((5620, 64), 1797)
+    """
+    arrays = _load_npz("optdigits.npz")
+    X = np.asarray(arrays["X"], dtype=np.float64)
+    y = np.asarray(arrays["y"], dtype=np.int64)
+    if return_X_y:
+        return X, y
+    image_shape = tuple(int(s) for s in arrays["image_shape"])
+    feature_names = [
+        f"pixel_{i}_{j}" for i in range(image_shape[0]) for j in range(image_shape[1])
+    ]
+    return Bunch(
+        data=X,
+        target=y,
+        is_test=np.asarray(arrays["is_test"], dtype=bool),
+        images=X.reshape((-1,) + image_shape),
+        image_shape=image_shape,
+        feature_names=feature_names,
+        target_names=np.arange(10, dtype=np.int64),
+        DESCR=_OPTDIGITS_DESCR,
+    )
+
+
+def load_pendigits(*, return_X_y=False):
+    """Load the UCI pen-based digits data set (8 pen points, 10 classes).
+
+    =================   ================================
+    Classes                                           10
+    Samples total                                  10992
+    Samples test                                    3498
+    Dimensionality                                    16
+    Features            integers 0..100 (stored float64)
+    =================   ================================
+
+    Parameters
+    ----------
+    return_X_y : bool, default=False
+        If True, return ``(data, target)`` instead of a Bunch.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        Dictionary-like object with the attributes:
+
+        data : ndarray of shape (10992, 16), dtype float64
+            Coordinates ``x1, y1, ..., x8, y8`` of eight resampled pen
+            points, integers in 0..100.
+        target : ndarray of shape (10992,), dtype int64
+            Digit labels 0..9.
+        is_test : ndarray of shape (10992,), dtype bool
+            True for the 3498 rows of the UCI test file (writers not seen in
+            training).
+        feature_names : list of str, length 16
+            ``["x1", "y1", ..., "x8", "y8"]``.
+        target_names : ndarray of shape (10,), dtype int64
+            ``0..9``.
+        DESCR : str
+            Description of the data set.
+
+    (data, target) : tuple
+        If ``return_X_y`` is True: ``data`` of shape (10992, 16) and
+        ``target`` of shape (10992,).
+
+    See Also
+    --------
+    dequantize : turn the integer coordinates into continuous data in [0, 1).
+
+    References
+    ----------
+    E. Alpaydin and F. Alimoglu (1998). Pen-Based Recognition of Handwritten
+    Digits. UCI Machine Learning Repository (CC BY 4.0).
+
+    Examples
+    --------
+    >>> from skflows.datasets import load_pendigits
+    >>> X, y = load_pendigits(return_X_y=True)
+    >>> X.shape
+    (10992, 16)
+    """
+    arrays = _load_npz("pendigits.npz")
+    X = np.asarray(arrays["X"], dtype=np.float64)
+    y = np.asarray(arrays["y"], dtype=np.int64)
+    if return_X_y:
+        return X, y
+    feature_names = [f"{axis}{k}" for k in range(1, 9) for axis in ("x", "y")]
+    return Bunch(
+        data=X,
+        target=y,
+        is_test=np.asarray(arrays["is_test"], dtype=bool),
+        feature_names=feature_names,
+        target_names=np.arange(10, dtype=np.int64),
+        DESCR=_PENDIGITS_DESCR,
+    )
+
+
+def dequantize(X, *, levels, random_state=None):
+    """Uniformly dequantise integer data into the unit cube ``[0, 1)^d``.
+
+    Returns ``(X + U) / levels`` with ``U`` i.i.d. uniform on ``[0, 1)``, so
+    that the integer value ``k`` in ``{0, ..., levels - 1}`` is spread
+    uniformly over ``[k / levels, (k + 1) / levels)``.
+
+    Fitting a continuous density to discrete data is ill-posed (the density
+    can grow without bound on the data points); after uniform dequantisation
+    the data have a proper continuous density on ``[0, 1)^d``, and a model
+    density ``p`` fitted to them gives a lower bound on the log-probability
+    (in nats) of the discrete data under the discrete model
+    ``P(k) = integral of p over the cell of k``::
+
+        log P(k) >= E_U[ log p((k + U) / levels) ] - d * log(levels)
+
+    (Jensen's inequality; Theis, van den Oord & Bethge 2016, Section 3.1).
+    So a test log-likelihood of dequantised data, minus ``d * log(levels)``,
+    is a conservative estimate of the discrete log-likelihood.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Integer-valued data (any numeric dtype) with every entry in
+        ``{0, 1, ..., levels - 1}``, e.g. optdigits counts with
+        ``levels=17`` or pendigits coordinates with ``levels=101``.
+    levels : int
+        Number of possible values of each entry; must be >= 1.
+    random_state : int, RandomState instance or None, default=None
+        Seed or generator of the uniform noise. An int gives the same output
+        on every call without touching NumPy's global generator.
+
+    Returns
+    -------
+    X_cont : ndarray of shape (n_samples, n_features), dtype float64
+        Dequantised data, every entry in ``[0, 1)``.
+
+    Raises
+    ------
+    ValueError
+        If ``levels`` is not a positive integer, or ``X`` holds a value that
+        is not an integer in ``{0, ..., levels - 1}`` (including NaN or inf).
+
+    References
+    ----------
+    L. Theis, A. van den Oord and M. Bethge (2016). A note on the evaluation
+    of generative models. ICLR 2016, Section 3.1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skflows.datasets import dequantize
+    >>> Z = dequantize(np.array([[0, 16], [3, 5]]), levels=17, random_state=0)
+    >>> bool(((Z >= 0) & (Z < 1)).all())
+    True
+    """
+    if isinstance(levels, (bool, np.bool_)) or not isinstance(levels, (int, np.integer)):
+        raise ValueError(f"levels must be a positive integer, got {levels!r}.")
+    if levels < 1:
+        raise ValueError(f"levels must be a positive integer, got {levels!r}.")
+    X = np.asarray(X)
+    if X.dtype == object or not np.issubdtype(X.dtype, np.number):
+        raise ValueError(f"X must be numeric, got dtype {X.dtype}.")
+    X = X.astype(np.float64)
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X contains NaN or infinite values.")
+    if np.any(X != np.floor(X)) or np.any(X < 0) or np.any(X > levels - 1):
+        raise ValueError(
+            f"X must hold integers in {{0, ..., {levels - 1}}} (levels={levels})."
+        )
+    rng = check_random_state(random_state)
+    noise = rng.uniform(0.0, 1.0, size=X.shape)
+    out = (X + noise) / levels
+    # (levels - 1 + u) can round up to `levels` for u within an ulp of 1;
+    # keep the documented half-open range.
+    np.minimum(out, np.nextafter(1.0, 0.0), out=out)
+    return out

@@ -1,0 +1,92 @@
+"""The training engine on its own: batching, shuffling, splits, early stopping, the
+non-finite-loss guard."""
+
+import numpy as np
+import pytest
+import torch
+
+from skflows._training import (ArrayDataset, BatchLoader, TrainingConfig, _split_indices,
+                               train_module)
+
+
+class Quadratic(torch.nn.Module):
+    """Loss (w - mean(x))^2: its minimiser is known."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+
+
+def quadratic_loss(module, X):
+    return ((module.w - X) ** 2).sum(-1).mean()
+
+
+def exploding_loss(module, X):
+    return (module.w.sum() * 0 + float("nan")) if X[0, 0] > 100 else quadratic_loss(module, X)
+
+
+def test_batch_loader_covers_every_row_once_per_epoch_and_reshuffles():
+    X = np.arange(23, dtype=np.float64).reshape(-1, 1)
+    loader = BatchLoader(ArrayDataset(X), batch_size=5, shuffle=True,
+                         random_state=np.random.RandomState(0))
+    assert len(loader) == 5
+    epoch1 = np.concatenate([b.numpy().ravel() for b, _ in loader])
+    epoch2 = np.concatenate([b.numpy().ravel() for b, _ in loader])
+    np.testing.assert_array_equal(np.sort(epoch1), X.ravel())
+    np.testing.assert_array_equal(np.sort(epoch2), X.ravel())
+    assert not np.array_equal(epoch1, epoch2)
+
+
+def test_batch_loader_reads_readonly_memmaps_without_warnings(tmp_path):
+    path = tmp_path / "x.npy"
+    np.save(path, np.ones((10, 2)))
+    X = np.load(path, mmap_mode="r")
+    with torch.autograd.set_grad_enabled(False):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            batches = [b for b, _ in BatchLoader(ArrayDataset(X), batch_size=4)]
+    assert sum(len(b) for b in batches) == 10 and batches[0].dtype == torch.float64
+
+
+@pytest.mark.parametrize("n, fraction, n_valid", [(10, 0.1, 1), (100, 0.25, 25),
+                                                  (1, 0.1, None), (10, 0.0, None)])
+def test_split_indices(n, fraction, n_valid):
+    train, valid = _split_indices(n, fraction, np.random.RandomState(0))
+    if n_valid is None:
+        assert train is None and valid is None
+    else:
+        assert len(valid) == n_valid
+        np.testing.assert_array_equal(np.sort(np.concatenate([train, valid])), np.arange(n))
+
+
+def test_train_module_minimises_the_loss():
+    X = np.random.RandomState(0).randn(200, 3) + np.array([1.0, -2.0, 3.0])
+    module = Quadratic()
+    net = train_module(module, quadratic_loss, X,
+                       TrainingConfig(max_epochs=200, lr=0.05, batch_size=50,
+                                      validation_fraction=0.0, n_iter_no_change=200, seed=0))
+    np.testing.assert_allclose(module.w.detach().numpy(), X.mean(0), atol=0.05)
+    assert len(net.history) == 200
+    assert net.train_split is None  # no data kept in the fitted net
+
+
+def test_early_stopping_on_validation_split():
+    X = np.random.RandomState(0).randn(200, 3)
+    net = train_module(Quadratic(), quadratic_loss, X,
+                       TrainingConfig(max_epochs=500, lr=0.05, batch_size=50,
+                                      validation_fraction=0.2, n_iter_no_change=5, seed=0))
+    assert len(net.history) < 500
+    assert all(np.isfinite(row["valid_loss"]) for row in net.history)
+
+
+def test_non_finite_loss_restores_weights_and_raises():
+    X = np.random.RandomState(0).randn(64, 3)
+    X[40:] = 1000.0  # batches holding these rows produce a NaN loss
+    module = Quadratic()
+    with pytest.raises(FloatingPointError, match="epoch 1, batch"):
+        train_module(module, exploding_loss, X,
+                     TrainingConfig(max_epochs=5, batch_size=8, validation_fraction=0.0,
+                                    seed=0))
+    assert torch.isfinite(module.w).all()
