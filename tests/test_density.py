@@ -229,6 +229,15 @@ def test_warm_start_continues_training():
     assert est.history_[-1]["train_loss"] < first
 
 
+def test_warm_start_keeps_features_and_dtype():
+    X = _data()
+    est = FlowDensity(**{**FAST, "warm_start": True}).fit(X.astype(np.float32))
+    est.fit(X)  # float64 data continue the float32 flow
+    assert next(est.module_.parameters()).dtype == torch.float32
+    with pytest.raises(ValueError, match="expecting 2 features"):
+        est.fit(np.hstack([X, X]))
+
+
 def test_early_stopping_restores_best_weights():
     X = _data(400)
     est = FlowDensity(**{**FAST, "max_epochs": 200, "n_iter_no_change": 3, "lr": 3e-2,
