@@ -127,9 +127,13 @@ class BaseFlowEstimator(BaseEstimator):
             seed=seed, verbose=self.verbose,
         )
 
-    def _train(self, build_module: Callable[[], torch.nn.Module], loss: Callable,
-               X: np.ndarray) -> None:
+    def _train(self, build_module: Callable[[], torch.nn.Module], loss, X: np.ndarray,
+               callbacks=()) -> None:
         """Build (or reuse, with ``warm_start``) the module and train it on ``X``.
+
+        ``loss`` is ``loss(module, X_batch)`` or a list of :class:`~skflows._training.Phase`;
+        ``callbacks`` are extra ``(name, skorch Callback)`` pairs for method-specific
+        behaviour. Both go to the one engine, :func:`~skflows._training.train_module`.
 
         Sets ``net_``, ``history_`` and ``n_iter_``. Torch's and numpy's global random
         states are left untouched: everything random happens inside ``fork_rng`` from a
@@ -153,7 +157,7 @@ class BaseFlowEstimator(BaseEstimator):
             self._compute_dtype = str(dtype).removeprefix("torch.")
             try:
                 net = train_module(module, loss, X, self._training_config(seed, device),
-                                   net=net)
+                                   net=net, callbacks=callbacks)
             except FloatingPointError:
                 # Keep the restored (finite) module inspectable, but do not look fitted.
                 self._failed_module = module

@@ -1,16 +1,18 @@
 """The one training engine of skflows, built on skorch.
 
 An estimator hands over a torch module, a loss function ``loss(module, X_batch) -> scalar``
-and an array; the engine owns the epoch loop (skorch's), mini-batching, shuffling with a
-private random stream, the validation split, early stopping with best-weights restore,
-gradient clipping, the progress bar and the guard against non-finite losses. No estimator
-writes its own epoch loop.
+(or a list of :class:`Phase` for alternating schedules), optional skorch callbacks for
+method-specific behaviour (an annealed temperature, say), and an array; the engine owns the
+epoch loop (skorch's), mini-batching, shuffling with a private random stream, the
+validation split, early stopping with best-weights restore, gradient clipping, the
+progress bar and the guard against non-finite losses. No estimator writes its own epoch
+loop.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,8 +22,8 @@ from skorch.callbacks import Callback, EarlyStopping, GradientNormClipping, Prog
 from skorch.utils import noop
 from torch.utils.data import Dataset
 
-__all__ = ["TrainingConfig", "train_module", "NonFiniteLossGuard", "ArrayDataset",
-           "BatchLoader"]
+__all__ = ["TrainingConfig", "Phase", "PhaseSchedule", "train_module", "NonFiniteLossGuard",
+           "ArrayDataset", "BatchLoader"]
 
 
 @dataclass
@@ -152,6 +154,81 @@ class NonFiniteLossGuard(Callback):
             )
 
 
+@dataclass
+class Phase:
+    """One stage of an alternating training schedule.
+
+    Parameters
+    ----------
+    loss : callable
+        ``loss(module, X_batch) -> scalar Tensor`` minimised during this phase (a
+        module-level function, so that the fitted net pickles).
+    trainable : callable, optional
+        ``trainable(module) -> iterable of Parameters`` updated during this phase; the
+        others are frozen (``requires_grad=False``, so Adam skips them). None: all.
+    epochs : int, default=1
+        Consecutive epochs spent in this phase before moving to the next one.
+    monitor : bool, default=True
+        Whether this phase's loss drives early stopping and best-weights selection.
+    name : str, default="phase"
+        Recorded in the history under ``"phase"``.
+    """
+
+    loss: Callable
+    trainable: Callable | None = None
+    epochs: int = 1
+    monitor: bool = True
+    name: str = "phase"
+
+
+class PhaseSchedule(Callback):
+    """Cycle through :class:`Phase` objects epoch by epoch (for example M-flow's
+    alternating manifold / density phases, Brehmer & Cranmer 2020, Sec. 3.3).
+
+    At the start of each epoch the phase's loss becomes the net's loss and only its
+    parameters stay trainable. At the end of each epoch ``"phase"`` and
+    ``"monitored_loss"`` are written to the history: the monitored loss is this epoch's
+    loss when the phase is monitored, else the last monitored value (so early stopping
+    compares like with like).
+    """
+
+    def __init__(self, phases: Sequence[Phase], key: str = "valid_loss"):
+        self.phases = list(phases)
+        self.key = key
+
+    def _phase_of(self, epoch: int) -> Phase:
+        cycle = sum(p.epochs for p in self.phases)
+        position = epoch % cycle
+        for phase in self.phases:
+            if position < phase.epochs:
+                return phase
+            position -= phase.epochs
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def on_train_begin(self, net, **kwargs):
+        self._epoch = 0
+        self._last = math.inf
+
+    def on_epoch_begin(self, net, **kwargs):
+        self._current = self._phase_of(self._epoch)
+        net.loss = self._current.loss
+        trainable = (None if self._current.trainable is None
+                     else {id(p) for p in self._current.trainable(net.module_)})
+        for p in net.module_.parameters():
+            p.requires_grad_(trainable is None or id(p) in trainable)
+
+    def on_epoch_end(self, net, **kwargs):
+        self._epoch += 1
+        if self._current.monitor:
+            self._last = net.history[-1, self.key]
+        net.history.record("phase", self._current.name)
+        net.history.record("monitored_loss", self._last)
+
+    def on_train_end(self, net, **kwargs):
+        for p in net.module_.parameters():
+            p.requires_grad_(True)
+
+
 class _LossNet(NeuralNet):
     """skorch net whose forward pass *is* the loss: ``loss(module, X_batch)``."""
 
@@ -187,17 +264,19 @@ def _split_indices(n: int, fraction: float, rng: np.random.RandomState):
     return np.sort(perm[n_valid:]), np.sort(perm[:n_valid])
 
 
-def train_module(module: torch.nn.Module, loss: Callable, X: np.ndarray,
-                 config: TrainingConfig, net: NeuralNet | None = None) -> NeuralNet:
+def train_module(module: torch.nn.Module, loss: Callable | Sequence[Phase], X: np.ndarray,
+                 config: TrainingConfig, net: NeuralNet | None = None,
+                 callbacks: Iterable[tuple[str, Callback]] = ()) -> NeuralNet:
     """Train ``module`` to minimise ``loss(module, X_batch)`` on the rows of ``X``.
 
     Parameters
     ----------
     module : torch.nn.Module
         The model, already in the compute dtype. It is trained in place.
-    loss : callable
+    loss : callable or sequence of Phase
         ``loss(module, X_batch) -> scalar Tensor`` (a module-level function so that the
-        fitted net pickles).
+        fitted net pickles), or phases cycled epoch by epoch (see :class:`PhaseSchedule`);
+        early stopping then watches the monitored phases' loss.
     X : ndarray of shape (n_samples, n_features)
         Training data in the compute dtype (float32 or float64); may be a memmap.
     config : TrainingConfig
@@ -205,6 +284,9 @@ def train_module(module: torch.nn.Module, loss: Callable, X: np.ndarray,
     net : skorch NeuralNet, optional
         A net from an earlier call to continue training (warm start): its module and
         optimizer state are kept.
+    callbacks : iterable of (name, skorch Callback)
+        Method-specific behaviour supplied by the estimator (run after the engine's own
+        scheduling callbacks, before early stopping).
 
     Returns
     -------
@@ -221,17 +303,22 @@ def train_module(module: torch.nn.Module, loss: Callable, X: np.ndarray,
     train_index, valid_index = _split_indices(len(X), config.validation_fraction, rng)
     has_valid = train_index is not None
     monitor = "valid_loss" if has_valid else "train_loss"
-    callbacks = [
-        ("nan_guard", NonFiniteLossGuard()),
+    engine_callbacks = [("nan_guard", NonFiniteLossGuard())]
+    if not callable(loss):
+        engine_callbacks.append(("phases", PhaseSchedule(loss, key=monitor)))
+        monitor, loss = "monitored_loss", loss[0].loss
+    engine_callbacks += list(callbacks)
+    engine_callbacks.append(
         ("early_stopping", EarlyStopping(monitor=monitor, patience=config.n_iter_no_change,
                                          threshold=config.tol, threshold_mode="abs",
-                                         load_best=True, sink=noop)),
-    ]
+                                         load_best=True, sink=noop)))
     if config.gradient_clip is not None:
-        callbacks.append(("gradient_clip",
-                          GradientNormClipping(gradient_clip_value=config.gradient_clip)))
+        engine_callbacks.append(("gradient_clip",
+                                 GradientNormClipping(gradient_clip_value=config.gradient_clip)))
     if config.verbose:
-        callbacks.append(("progress", ProgressBar(postfix_keys=["train_loss", "valid_loss"])))
+        engine_callbacks.append(("progress",
+                                 ProgressBar(postfix_keys=["train_loss", "valid_loss"])))
+    callbacks = engine_callbacks
     split = _IndexSplit(train_index, valid_index) if has_valid else None
     dataset = ArrayDataset(X)
     if net is None:

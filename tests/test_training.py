@@ -4,6 +4,7 @@ non-finite-loss guard."""
 import numpy as np
 import pytest
 import torch
+from skorch.callbacks import Callback
 
 from skflows._training import (ArrayDataset, BatchLoader, TrainingConfig, _split_indices,
                                train_module)
@@ -90,3 +91,46 @@ def test_non_finite_loss_restores_weights_and_raises():
                      TrainingConfig(max_epochs=5, batch_size=8, validation_fraction=0.0,
                                     seed=0))
     assert torch.isfinite(module.w).all()
+
+
+class TwoWeights(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.zeros((), dtype=torch.float64))
+        self.b = torch.nn.Parameter(torch.zeros((), dtype=torch.float64))
+
+
+def loss_a(module, X):
+    # Depends on both weights, but only `a` may move in this phase.
+    return ((module.a + module.b - X[:, 0]) ** 2).mean()
+
+
+def loss_b(module, X):
+    return ((module.b + 2.0) ** 2 + 0 * X.sum())
+
+
+def test_phases_alternate_and_freeze_the_other_parameters():
+    from skflows._training import Phase, PhaseSchedule  # noqa: F401
+
+    X = np.ones((40, 1))
+    module = TwoWeights()
+    seen = []
+
+    class Spy(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            seen.append((net.history[-1, "phase"], module.a.item(), module.b.item()))
+
+    phases = [Phase(loss_a, trainable=lambda m: [m.a], name="A", monitor=True),
+              Phase(loss_b, trainable=lambda m: [m.b], epochs=2, name="B", monitor=False)]
+    net = train_module(module, phases, X,
+                       TrainingConfig(max_epochs=6, lr=0.1, batch_size=10, gradient_clip=None,
+                                      validation_fraction=0.0, n_iter_no_change=100, seed=0),
+                       callbacks=[("spy", Spy())])
+    assert [name for name, _, _ in seen] == ["A", "B", "B", "A", "B", "B"]
+    # b is frozen in phase A, a is frozen in phase B.
+    assert seen[0][2] == 0.0 and seen[3][2] == seen[2][2]
+    assert seen[1][1] == seen[0][1] and seen[2][1] == seen[0][1]
+    # The monitored loss carries the last A-phase value through B epochs.
+    mon = [row["monitored_loss"] for row in net.history]
+    assert mon[1] == mon[2] == net.history[0, "train_loss"]
+    assert all(p.requires_grad for p in module.parameters())
