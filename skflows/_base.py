@@ -180,7 +180,7 @@ class BaseFlowEstimator(BaseEstimator):
         return p.device if p is not None else torch.device("cpu")
 
     def _batched(self, fn: Callable[[torch.Tensor], torch.Tensor], X: np.ndarray,
-                 out_dtype=np.float64) -> np.ndarray:
+                 out_dtype=np.float64, batch_size: int = _INFERENCE_BATCH_SIZE) -> np.ndarray:
         """Apply ``fn`` to row chunks of ``X`` without gradients; numpy out."""
         np_dtype = np.dtype(self._compute_dtype)
         device = self._device_of_module()
@@ -188,8 +188,8 @@ class BaseFlowEstimator(BaseEstimator):
         module.eval()
         outs = []
         with torch.no_grad():
-            for start in range(0, len(X), _INFERENCE_BATCH_SIZE):
-                rows = np.array(X[start:start + _INFERENCE_BATCH_SIZE], dtype=np_dtype)
+            for start in range(0, len(X), batch_size):
+                rows = np.array(X[start:start + batch_size], dtype=np_dtype)
                 chunk = torch.from_numpy(rows).to(device)
                 outs.append(fn(chunk).detach().cpu().numpy())
         return np.concatenate(outs, axis=0).astype(out_dtype, copy=False)

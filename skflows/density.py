@@ -11,9 +11,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseFlowEstimator
+from ._base import _INFERENCE_BATCH_SIZE, BaseFlowEstimator
 from ._outlier import OutlierScoresMixin
-from .nn import coupling_flow
+from .nn import StochasticFlow, coupling_flow, lwta_flow
 
 __all__ = ["FlowDensity"]
 
@@ -34,12 +34,22 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
     Spline Flows", NeurIPS 2019, Sec. 3) or affine maps with a bounded log-scale (RealNVP;
     Dinh et al., "Density estimation using Real NVP", ICLR 2017, Sec. 3.3).
 
+    ``flow="lwta"`` makes the flow random (a "random normalizing flow"): the first hidden
+    layer of every spline conditioner is a stochastic local-winner-takes-all layer
+    (Panousis et al., ICML 2019, Sec. 3) whose winners depend only on the coupling's
+    identity half, so the model is a finite mixture of bijective flows
+    ``p(x) = sum_xi p(x | xi) pi(xi | x)``. Training maximises the evidence lower bound
+    ``E_xi[log p(x | xi)]`` with winners drawn from ``pi`` (the ``pi`` terms cancel; cf.
+    Cornish et al., ICML 2020, Sec. 3), using straight-through Gumbel-softmax gradients.
+    See :mod:`skflows.nn.lwta`.
+
     Read more in the :ref:`user guide <flow_density>`.
 
     Parameters
     ----------
-    flow : {"nsf", "realnvp"}, default="nsf"
-        Type of coupling layer.
+    flow : {"nsf", "realnvp", "lwta"}, default="nsf"
+        Type of coupling layer: rational-quadratic spline, affine, or spline with a
+        stochastic LWTA conditioner.
     n_layers : int, default=5
         Number of coupling layers.
     hidden_dims : int or tuple of int, default=(128, 128)
@@ -54,6 +64,12 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
         Dhariwal, Glow, NeurIPS 2018, Sec. 3.2), a fixed random permutation, or the order
         reversal. On the digits benchmark "lu" gains about 2 nats per image over
         "random" for about 15% more training time.
+    n_competitors : int, default=2
+        Competing units per LWTA block (``flow="lwta"`` only); the first entry of
+        ``hidden_dims`` must be a multiple of it.
+    n_eval_samples : int, default=64
+        Number ``S`` of winner draws in the importance-weighted estimate that
+        ``score_samples`` returns for ``flow="lwta"``.
     standardize : bool, default=True
         Standardise each feature with the training mean and standard deviation inside the
         flow. Log-densities always refer to the units of ``X`` (the Jacobian of the
@@ -124,6 +140,15 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
     float64 data in float64. ``score`` returns the *mean* log-likelihood per sample as
     ``GaussianMixture.score`` does (``KernelDensity.score`` returns the sum).
 
+    With ``flow="lwta"``, ``score_samples`` returns the importance-weighted estimate
+    ``log (1/S) sum_s p(x | xi_s)`` with ``S = n_eval_samples`` winner draws ``xi_s ~ pi``
+    (Burda et al., ICLR 2016, Eq. 8). It is biased low: its expectation lies between the
+    training bound ``E[log p(x | xi)]`` and ``log p(x)``, and the bias shrinks as ``S``
+    grows. The draws come from noise keyed by each row's values and a seed fixed at fit
+    time, so a row's score does not depend on the rest of the batch and repeated calls
+    agree. ``transform``/``inverse_transform`` use one such keyed draw, so they are not
+    inverses of each other; ``sample`` draws winners in the generative direction.
+
     Divergence: if the training loss becomes non-finite, fitting stops, the weights are
     restored to their finite values from the start of that epoch and
     :class:`FloatingPointError` is raised; the estimator is then not fitted.
@@ -152,7 +177,9 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
 
     _parameter_constraints: dict = {
         **BaseFlowEstimator._parameter_constraints,
-        "flow": [StrOptions({"nsf", "realnvp"})],
+        "flow": [StrOptions({"nsf", "realnvp", "lwta"})],
+        "n_competitors": [Interval(numbers.Integral, 2, None, closed="left")],
+        "n_eval_samples": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_layers": [Interval(numbers.Integral, 1, None, closed="left")],
         "hidden_dims": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
         "n_bins": [Interval(numbers.Integral, 2, None, closed="left")],
@@ -170,6 +197,8 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
         n_bins=8,
         tail_bound=5.0,
         permutation="lu",
+        n_competitors=2,
+        n_eval_samples=64,
         standardize=True,
         contamination=0.1,
         *,
@@ -192,6 +221,8 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
         self.n_bins = n_bins
         self.tail_bound = tail_bound
         self.permutation = permutation
+        self.n_competitors = n_competitors
+        self.n_eval_samples = n_eval_samples
         self.standardize = standardize
         self.contamination = contamination
         self.max_epochs = max_epochs
@@ -262,15 +293,27 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
             self.mean_, self.scale_ = mean, scale
         d = X.shape[1]
 
+        shift = torch.from_numpy(self.mean_) if self.standardize else None
+        scale = torch.from_numpy(self.scale_) if self.standardize else None
+
         def build():
+            if self.flow == "lwta":
+                return lwta_flow(d, n_layers=self.n_layers, hidden_dims=hidden,
+                                 n_competitors=self.n_competitors, n_bins=self.n_bins,
+                                 tail_bound=self.tail_bound, permutation=self.permutation,
+                                 shift=shift, scale=scale)
             return coupling_flow(
                 d, transform=self.flow, n_layers=self.n_layers, hidden_dims=hidden,
                 n_bins=self.n_bins, tail_bound=self.tail_bound, permutation=self.permutation,
-                shift=torch.from_numpy(self.mean_) if self.standardize else None,
-                scale=torch.from_numpy(self.scale_) if self.standardize else None,
+                shift=shift, scale=scale,
             )
 
+        if self.flow == "lwta" and hidden[0] % self.n_competitors:
+            raise ValueError(f"hidden_dims[0]={hidden[0]} must be a multiple of "
+                             f"n_competitors={self.n_competitors}.")
         self._train(build, negative_log_likelihood, X)
+        # Seed of the keyed noise used at evaluation time (random flows only).
+        self._eval_seed = self._seed() % (2**31 - 1)
         self._set_offset(X)
         return self
 
@@ -295,7 +338,12 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
         """
         check_is_fitted(self)
         X = self._validate_input(X, reset=False)
-        return self._batched(self.module_.log_prob, X)
+        module = self.module_
+        if isinstance(module, StochasticFlow):
+            S = self.n_eval_samples
+            return self._batched(lambda x: module.log_prob_iw(x, S, self._eval_seed), X,
+                                 batch_size=max(1, _INFERENCE_BATCH_SIZE // S))
+        return self._batched(module.log_prob, X)
 
     def score(self, X, y=None):
         """Mean log-likelihood per sample (nats), as ``GaussianMixture.score``.
@@ -326,7 +374,15 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
         """
         check_is_fitted(self)
         X = self._validate_input(X, reset=False)
-        return self._batched(lambda x: self.module_(x)[0], X, out_dtype=X.dtype)
+        return self._batched(lambda x: self._pass(x, inverse=False), X, out_dtype=X.dtype)
+
+    def _pass(self, x, inverse):
+        """One deterministic pass; random flows draw winners from row-keyed noise."""
+        module = self.module_
+        if isinstance(module, StochasticFlow):
+            uniforms = [u[0] for u in module.keyed_uniforms(x, self._eval_seed, 1)]
+            return (module.inverse(x, uniforms) if inverse else module(x, uniforms))[0]
+        return (module.inverse(x) if inverse else module(x))[0]
 
     def inverse_transform(self, Z):
         """Map latent codes back to data space, ``x = f^{-1}(z)``.
@@ -347,7 +403,7 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
         """
         check_is_fitted(self)
         Z = self._validate_latent(Z, self.n_features_in_)
-        return self._batched(lambda z: self.module_.inverse(z)[0], Z, out_dtype=Z.dtype)
+        return self._batched(lambda z: self._pass(z, inverse=True), Z, out_dtype=Z.dtype)
 
     def sample(self, n_samples=1, random_state=None):
         """Draw samples from the fitted density.

@@ -333,3 +333,24 @@ def test_verbose_shows_progress(capsys):
     FlowDensity(**{**FAST, "verbose": 1, "max_epochs": 2}).fit(_data())
     out = capsys.readouterr()
     assert "train_loss" in out.out + out.err
+
+
+def test_random_lwta_flow_estimator():
+    X = _data(300)
+    est = FlowDensity(**{**FAST, "flow": "lwta", "n_eval_samples": 8}).fit(X)
+    scores = est.score_samples(X)
+    assert scores.dtype == np.float64 and np.isfinite(scores).all()
+    # Scores are reproducible and do not depend on the batch a row comes in.
+    np.testing.assert_array_equal(est.score_samples(X), scores)
+    np.testing.assert_allclose(est.score_samples(X[::-1][:50]), scores[::-1][:50], atol=1e-10)
+    # More winner draws: the importance-weighted estimate rises on average (Burda et al.).
+    few = est.score(X)
+    assert est.set_params(n_eval_samples=256).score(X) > few - 0.01
+    est.set_params(n_eval_samples=8)
+    assert est.sample(20, random_state=0).shape == (20, 2)
+    np.testing.assert_array_equal(est.sample(5, random_state=1), est.sample(5, random_state=1))
+    assert est.transform(X).shape == X.shape
+    restored = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(restored.score_samples(X), scores)
+    with pytest.raises(ValueError, match="multiple of n_competitors"):
+        FlowDensity(**{**FAST, "flow": "lwta", "hidden_dims": (9,)}).fit(X)

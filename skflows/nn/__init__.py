@@ -17,3 +17,8 @@ __all__ = [
     "SplineCoupling", "Flow", "StandardNormal", "coupling_flow", "ActNorm", "FixedAffine",
     "LULinear", "Permutation", "rational_quadratic_spline",
 ]
+
+from .lwta import LWTA, StochasticFlow, StochasticSplineCoupling, keyed_uniform, lwta_flow, row_keys  # noqa: E402
+
+__all__ += ["LWTA", "StochasticFlow", "StochasticSplineCoupling", "keyed_uniform",
+            "lwta_flow", "row_keys"]
