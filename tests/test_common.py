@@ -2,10 +2,12 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skflows import FlowDensity
+from skflows import FlowDensity, FlowMixtureClustering
 from skflows._testing import EXPECTED_FAILED_CHECKS, FAST_PARAMS
 
-ESTIMATORS = [FlowDensity(**FAST_PARAMS["FlowDensity"])]
+ESTIMATORS = [FlowDensity(**FAST_PARAMS["FlowDensity"]),
+              FlowDensity(**{**FAST_PARAMS["FlowDensity"], "flow": "lwta", "n_eval_samples": 4}),
+              FlowMixtureClustering(**FAST_PARAMS["FlowMixtureClustering"])]
 
 
 def _expected_failed_checks(estimator):

@@ -4,11 +4,12 @@ Toy densities (:mod:`skflows.datasets._toy`) come as samplers
 ``make_<name>`` and, where the density is known exactly, ``<name>_log_prob``;
 :data:`TOY_DENSITIES`, :func:`make_toy`, :func:`toy_log_prob` and
 :func:`toy_entropy` dispatch by name. Real data: :func:`load_optdigits` and
-:func:`load_pendigits` (bundled UCI files, no download) and
+:func:`load_pendigits` (bundled UCI files, no download), :func:`load_penguins` and
+:func:`load_crabs` (small morphometric clustering benchmarks), and
 :func:`dequantize` for integer-valued data.
 """
 
-from ._real import dequantize, load_optdigits, load_pendigits
+from ._real import dequantize, load_crabs, load_optdigits, load_pendigits, load_penguins
 from ._toy import (
     TOY_DENSITIES,
     annulus_log_prob,
@@ -36,6 +37,8 @@ from ._toy import (
 __all__ = [
     "load_optdigits",
     "load_pendigits",
+    "load_penguins",
+    "load_crabs",
     "dequantize",
     "TOY_DENSITIES",
     "make_toy",

@@ -1,6 +1,7 @@
 """Small real data sets shipped with skflows, and uniform dequantisation.
 
-The two UCI digit data sets are bundled as ``.npz`` files in
+The two UCI digit data sets and two small morphometric data sets (Palmer
+penguins, Leptograpsus crabs) are bundled as ``.npz`` files in
 ``skflows/datasets/data`` (see the ``README.md`` there for sources, licence
 and checksums) and are read with :mod:`importlib.resources` and
 ``numpy.load(..., allow_pickle=False)``: no network access and no pickle.
@@ -11,7 +12,7 @@ from importlib.resources import files
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
-__all__ = ["load_optdigits", "load_pendigits", "dequantize"]
+__all__ = ["load_optdigits", "load_pendigits", "load_penguins", "load_crabs", "dequantize"]
 
 
 _OPTDIGITS_DESCR = """\
@@ -244,6 +245,201 @@ def load_pendigits(*, return_X_y=False):
         feature_names=feature_names,
         target_names=np.arange(10, dtype=np.int64),
         DESCR=_PENDIGITS_DESCR,
+    )
+
+
+_PENGUINS_DESCR = """\
+.. _penguins_dataset:
+
+Palmer penguins
+---------------
+
+**Data Set Characteristics:**
+
+:Number of Instances: 342 (344 birds; the 2 rows without measurements dropped)
+:Number of Attributes: 4
+:Attribute Information: bill length (mm), bill depth (mm), flipper length (mm),
+    body mass (g)
+:Classes: 3 species: Adelie (0, 151 birds), Chinstrap (1, 68), Gentoo (2, 123)
+:Missing Attribute Values: none in ``data``; ``sex`` is -1 for 9 birds
+:Creators: K. B. Gorman, T. D. Williams, W. R. Fraser, Palmer Station LTER
+:Source: ``palmerpenguins`` 0.1.6 (Python package, data/penguins.csv)
+:Licence: CC0
+
+Adult Adelie, Chinstrap and Gentoo penguins measured near Palmer Station,
+Antarctica, 2007-2009. A common small benchmark for clustering: the species
+form three clusters of unequal size, two of which overlap in some features.
+
+References
+----------
+K. B. Gorman, T. D. Williams and W. R. Fraser (2014). Ecological sexual
+dimorphism and environmental variability within a community of Antarctic
+penguins (genus Pygoscelis). PLoS ONE 9(3), e90081.
+"""
+
+_CRABS_DESCR = """\
+.. _crabs_dataset:
+
+Leptograpsus crabs
+------------------
+
+**Data Set Characteristics:**
+
+:Number of Instances: 200 (50 per group)
+:Number of Attributes: 5
+:Attribute Information: FL frontal lobe size, RW rear width, CL carapace
+    length, CW carapace width, BD body depth (all in mm)
+:Classes: 4 groups ``2 * species + sex``: blue male (0), blue female (1),
+    orange male (2), orange female (3)
+:Missing Attribute Values: None
+:Creators: N. A. Campbell and R. J. Mahon (1974)
+:Source: R package MASS, data set ``crabs`` (via ``pydataset`` 0.2.0)
+:Licence: distributed with MASS under GPL-2 | GPL-3 (factual measurements)
+
+Morphological measurements of crabs of the species Leptograpsus variegatus
+collected at Fremantle, Western Australia. The four groups are hard to
+separate in the raw measurements, which are dominated by overall size; the
+group structure lies in the ratios (e.g. after a log transform).
+
+References
+----------
+N. A. Campbell and R. J. Mahon (1974). A multivariate study of variation in
+two species of rock crab of genus Leptograpsus. Australian Journal of Zoology
+22, 417-425.
+"""
+
+
+def load_penguins(*, return_X_y=False):
+    """Load the Palmer penguins measurements (342 birds, 4 features, 3 species).
+
+    =================   ==============================
+    Classes                                          3
+    Samples total                                  342
+    Dimensionality                                   4
+    Features            real, positive (mm and g)
+    =================   ==============================
+
+    Parameters
+    ----------
+    return_X_y : bool, default=False
+        If True, return ``(data, target)`` instead of a Bunch.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        Dictionary-like object with the attributes:
+
+        data : ndarray of shape (342, 4), dtype float64
+            Bill length (mm), bill depth (mm), flipper length (mm), body mass (g).
+        target : ndarray of shape (342,), dtype int64
+            Species: 0 Adelie, 1 Chinstrap, 2 Gentoo.
+        sex : ndarray of shape (342,), dtype int64
+            0 male, 1 female, -1 unknown (9 birds).
+        feature_names : list of str, length 4
+            ``["bill_length_mm", "bill_depth_mm", "flipper_length_mm",
+            "body_mass_g"]``.
+        target_names : ndarray of shape (3,), dtype str
+            ``["Adelie", "Chinstrap", "Gentoo"]``.
+        DESCR : str
+            Description of the data set.
+
+    (data, target) : tuple
+        If ``return_X_y`` is True: ``data`` of shape (342, 4) and ``target`` of
+        shape (342,).
+
+    References
+    ----------
+    K. B. Gorman, T. D. Williams and W. R. Fraser (2014). PLoS ONE 9(3),
+    e90081 (data: CC0).
+
+    Examples
+    --------
+    >>> from skflows.datasets import load_penguins
+    >>> X, y = load_penguins(return_X_y=True)
+    >>> X.shape, int(y.max()) + 1
+    ((342, 4), 3)
+    """
+    arrays = _load_npz("penguins.npz")
+    X = np.asarray(arrays["X"], dtype=np.float64)
+    y = np.asarray(arrays["y"], dtype=np.int64)
+    if return_X_y:
+        return X, y
+    return Bunch(
+        data=X,
+        target=y,
+        sex=np.asarray(arrays["sex"], dtype=np.int64),
+        feature_names=[str(name) for name in arrays["feature_names"]],
+        target_names=np.array(["Adelie", "Chinstrap", "Gentoo"]),
+        DESCR=_PENGUINS_DESCR,
+    )
+
+
+def load_crabs(*, return_X_y=False):
+    """Load the Leptograpsus crabs measurements (200 crabs, 5 features, 4 groups).
+
+    =================   ==============================
+    Classes                                          4
+    Samples total                                  200
+    Dimensionality                                   5
+    Features            real, positive (mm)
+    =================   ==============================
+
+    Parameters
+    ----------
+    return_X_y : bool, default=False
+        If True, return ``(data, target)`` instead of a Bunch.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        Dictionary-like object with the attributes:
+
+        data : ndarray of shape (200, 5), dtype float64
+            FL, RW, CL, CW, BD in mm.
+        target : ndarray of shape (200,), dtype int64
+            Group ``2 * species + sex``: 0 blue male, 1 blue female, 2 orange
+            male, 3 orange female (50 each).
+        species : ndarray of shape (200,), dtype int64
+            0 blue, 1 orange.
+        sex : ndarray of shape (200,), dtype int64
+            0 male, 1 female.
+        feature_names : list of str, length 5
+            ``["FL", "RW", "CL", "CW", "BD"]``.
+        target_names : ndarray of shape (4,), dtype str
+            ``["blue male", "blue female", "orange male", "orange female"]``.
+        DESCR : str
+            Description of the data set.
+
+    (data, target) : tuple
+        If ``return_X_y`` is True: ``data`` of shape (200, 5) and ``target`` of
+        shape (200,).
+
+    References
+    ----------
+    N. A. Campbell and R. J. Mahon (1974). Australian Journal of Zoology 22,
+    417-425.
+
+    Examples
+    --------
+    >>> from skflows.datasets import load_crabs
+    >>> X, y = load_crabs(return_X_y=True)
+    >>> X.shape
+    (200, 5)
+    """
+    arrays = _load_npz("crabs.npz")
+    X = np.asarray(arrays["X"], dtype=np.float64)
+    y = np.asarray(arrays["y"], dtype=np.int64)
+    if return_X_y:
+        return X, y
+    return Bunch(
+        data=X,
+        target=y,
+        species=np.asarray(arrays["species"], dtype=np.int64),
+        sex=np.asarray(arrays["sex"], dtype=np.int64),
+        feature_names=[str(name) for name in arrays["feature_names"]],
+        target_names=np.array(["blue male", "blue female", "orange male",
+                               "orange female"]),
+        DESCR=_CRABS_DESCR,
     )
 
 

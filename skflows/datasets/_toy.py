@@ -435,7 +435,7 @@ def _pinwheel_params(n_arms, radial_std, tangential_std, rate, scale):
 
 def make_pinwheel(
     n_samples=1000, *, random_state=None, n_arms=5, radial_std=0.3,
-    tangential_std=0.1, rate=0.25, scale=2.0,
+    tangential_std=0.1, rate=0.25, scale=2.0, return_labels=False,
 ):
     """Sample the pinwheel toy: Gaussian blobs swirled into curved arms.
 
@@ -466,11 +466,17 @@ def make_pinwheel(
         Swirl strength; >= 0 (0 gives straight arms).
     scale : float, default=2.0
         Overall scale factor; > 0.
+    return_labels : bool, default=False
+        Also return the arm of each sample (the clustering ground truth of the
+        variational mixture of flows experiments, Pires & Figueiredo 2020, which
+        use ``n_arms=5, radial_std=0.3, tangential_std=0.05, rate=0.4``).
 
     Returns
     -------
     X : ndarray of shape (n_samples, 2), dtype float64
         The samples.
+    labels : ndarray of shape (n_samples,), dtype int64
+        Arm index in ``0..n_arms-1`` (only if ``return_labels`` is True).
 
     Raises
     ------
@@ -500,7 +506,10 @@ def make_pinwheel(
     b = tangential_std * eps[:, 1]
     theta = _TWO_PI * arm / n_arms + rate * np.exp(a)
     cos_t, sin_t = np.cos(theta), np.sin(theta)
-    return scale * np.stack([a * cos_t - b * sin_t, a * sin_t + b * cos_t], axis=1)
+    X = scale * np.stack([a * cos_t - b * sin_t, a * sin_t + b * cos_t], axis=1)
+    if return_labels:
+        return X, np.asarray(arm, dtype=np.int64)
+    return X
 
 
 def _monotone_root(func, lo, hi, *, xtol=1e-13, max_iter=200):
@@ -765,7 +774,7 @@ def _radial_params(radii, std):
     return radii, std
 
 
-def _sample_radial(rng, n, radii, std):
+def _sample_radial(rng, n, radii, std, return_component=False):
     """Angle uniform; radius from an equal mixture of N(R_k, std^2) cut at r > 0."""
     comp = _randint(rng, radii.size, n)
     r = radii[comp] + std * rng.standard_normal(size=n)
@@ -776,7 +785,10 @@ def _sample_radial(rng, n, radii, std):
         r[redo] = radii[comp[redo]] + std * rng.standard_normal(size=redo.size)
         redo = redo[r[redo] <= 0]
     theta = rng.uniform(0.0, _TWO_PI, size=n)
-    return np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1)
+    X = np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1)
+    if return_component:
+        return X, np.asarray(comp, dtype=np.int64)
+    return X
 
 
 def _radial_log_prob(X, radii, std):
@@ -792,7 +804,8 @@ def _radial_log_prob(X, radii, std):
         return log_pr - _LOG_2PI - np.log(r)
 
 
-def make_two_circles(n_samples=1000, *, random_state=None, radii=(1.5, 3.0), std=0.2):
+def make_two_circles(n_samples=1000, *, random_state=None, radii=(1.5, 3.0), std=0.2,
+                     return_labels=False):
     """Sample the "two circles" toy: two concentric noisy rings.
 
     Each sample picks a ring ``k`` with probability ``1/len(radii)``, an angle
@@ -813,11 +826,16 @@ def make_two_circles(n_samples=1000, *, random_state=None, radii=(1.5, 3.0), std
         Ring radii (any number of rings, equal weights); each >= 0.
     std : float, default=0.2
         Standard deviation of the radius before truncation; > 0.
+    return_labels : bool, default=False
+        Also return the ring of each sample (the clustering ground truth).
 
     Returns
     -------
     X : ndarray of shape (n_samples, 2), dtype float64
         The samples.
+    labels : ndarray of shape (n_samples,), dtype int64
+        Index into ``radii`` of each sample's ring (only if ``return_labels`` is
+        True).
 
     Raises
     ------
@@ -836,7 +854,7 @@ def make_two_circles(n_samples=1000, *, random_state=None, radii=(1.5, 3.0), std
     n = _check_n_samples(n_samples)
     radii, std = _radial_params(radii, std)
     rng = _check_rng(random_state)
-    return _sample_radial(rng, n, radii, std)
+    return _sample_radial(rng, n, radii, std, return_component=bool(return_labels))
 
 
 def two_circles_log_prob(X, *, radii=(1.5, 3.0), std=0.2):

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from skflows.datasets import dequantize, load_optdigits, load_pendigits
+from skflows.datasets import (dequantize, load_crabs, load_optdigits, load_pendigits,
+                              load_penguins)
 
 
 def test_optdigits_bunch():
@@ -51,26 +52,62 @@ def test_pendigits_bunch():
 
 
 @pytest.mark.parametrize("loader, shape", [(load_optdigits, (5620, 64)),
-                                           (load_pendigits, (10992, 16))])
+                                           (load_pendigits, (10992, 16)),
+                                           (load_penguins, (342, 4)),
+                                           (load_crabs, (200, 5))])
 def test_return_X_y_and_fresh_copies(loader, shape):
     X, y = loader(return_X_y=True)
+    original_min = X.min()
     assert X.shape == shape and y.shape == shape[:1]
     bunch = loader()
     np.testing.assert_array_equal(X, bunch.data)
     np.testing.assert_array_equal(y, bunch.target)
     X[:] = -1.0
-    assert loader(return_X_y=True)[0].min() == 0
+    assert loader(return_X_y=True)[0].min() == original_min
 
 
 def test_data_files_match_readme_checksums():
     data = files("skflows.datasets") / "data"
     readme = (data / "README.md").read_text(encoding="utf-8")
-    for name in ["optdigits.npz", "pendigits.npz"]:
+    for name in ["optdigits.npz", "pendigits.npz", "penguins.npz", "crabs.npz"]:
         row = next(line for line in readme.splitlines() if f"`{name}`" in line)
         expected = re.findall(r"`([0-9a-f]{64})`", row)
         assert len(expected) == 1
         digest = hashlib.sha256((data / name).read_bytes()).hexdigest()
         assert digest == expected[0], name
+
+
+def test_penguins_bunch():
+    d = load_penguins()
+    assert d.data.shape == (342, 4) and d.data.dtype == np.float64
+    assert d.target.dtype == np.int64
+    np.testing.assert_array_equal(np.bincount(d.target), [151, 68, 123])
+    np.testing.assert_array_equal(np.unique(d.sex), [-1, 0, 1])
+    assert int((d.sex == -1).sum()) == 9
+    assert d.feature_names == ["bill_length_mm", "bill_depth_mm", "flipper_length_mm",
+                               "body_mass_g"]
+    assert list(d.target_names) == ["Adelie", "Chinstrap", "Gentoo"]
+    assert np.isfinite(d.data).all() and (d.data > 0).all()
+    # First bird of the palmerpenguins table: Adelie, 39.1 mm, 18.7 mm, 181 mm, 3750 g, male.
+    np.testing.assert_array_equal(d.data[0], [39.1, 18.7, 181.0, 3750.0])
+    assert d.target[0] == 0 and d.sex[0] == 0
+    # Gentoos have the longest flippers.
+    means = [d.data[d.target == k, 2].mean() for k in range(3)]
+    assert np.argmax(means) == 2
+    assert "Palmer" in d.DESCR
+
+
+def test_crabs_bunch():
+    d = load_crabs()
+    assert d.data.shape == (200, 5) and d.data.dtype == np.float64
+    np.testing.assert_array_equal(np.bincount(d.target), [50, 50, 50, 50])
+    np.testing.assert_array_equal(d.target, 2 * d.species + d.sex)
+    assert d.feature_names == ["FL", "RW", "CL", "CW", "BD"]
+    assert len(d.target_names) == 4
+    assert (d.data > 0).all()
+    # Carapace width exceeds carapace length for every crab of this species.
+    assert (d.data[:, 3] > d.data[:, 2]).all()
+    assert "Leptograpsus" in d.DESCR
 
 
 def test_dequantize_bounds_cells_and_reproducibility():

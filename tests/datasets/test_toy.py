@@ -15,6 +15,7 @@ from skflows.datasets import (
     make_pinwheel,
     make_split_gaussian,
     make_toy,
+    make_two_circles,
     make_two_moons,
     pinwheel_log_prob,
     split_gaussian_log_prob,
@@ -383,3 +384,17 @@ def test_pinwheel_special_points():
     assert np.isfinite(lp[:2]).all() and lp[2] == -np.inf
     with pytest.raises(ValueError, match="too far"):
         pinwheel_log_prob(np.array([[40.0, 0.0]]))
+
+
+def test_pinwheel_and_two_circles_return_labels():
+    X, arm = make_pinwheel(2000, random_state=0, return_labels=True)
+    np.testing.assert_array_equal(X, make_pinwheel(2000, random_state=0))
+    assert arm.dtype == np.int64 and set(np.unique(arm)) == set(range(5))
+    # Arm k starts (a = 1, b = 0, before the swirl) at angle 2 pi k / 5 + rate * e.
+    angle = np.arctan2(X[:, 1], X[:, 0]) - 0.25 * np.exp(np.hypot(X[:, 0], X[:, 1]) / 2)
+    centre = np.angle(np.exp(1j * angle)[:, None] / np.exp(2j * np.pi * np.arange(5) / 5))
+    assert np.mean(np.abs(centre).argmin(axis=1) == arm) > 0.95
+    X, ring = make_two_circles(2000, random_state=0, return_labels=True)
+    np.testing.assert_array_equal(X, make_two_circles(2000, random_state=0))
+    r = np.hypot(X[:, 0], X[:, 1])
+    assert np.mean((r > 2.25) == (ring == 1)) > 0.99

@@ -1,0 +1,271 @@
+"""Clustering quality and cost of FlowMixtureClustering against GaussianMixture and KMeans.
+
+Quality (markdown table, mean +- standard deviation over ``--seeds``): every model gets
+the same ``K`` and the same rows; the seed changes the toy data, the dequantisation
+noise and every model's initialisation.
+
+* ``FlowMixtureClustering`` with the per-data-set architecture in ``FLOW_CONFIGS``;
+* ``GaussianMixture`` (full covariances, scikit-learn defaults, so one k-means
+  initialisation) with the same ``K``, and the best of 10 initialisations;
+* ``KMeans`` (``n_init=10``) with the same ``K`` (no density, so no log-likelihood).
+
+Data sets (the experiments of Pires & Figueiredo 2020 and the thesis):
+
+* ``pinwheel``: 5 wings, 2560 training points, the paper's parameters
+  (``radial_std=0.3, tangential_std=0.05, rate=0.4``); ``pinwheel_ffjord``: the same
+  with :func:`skflows.datasets.make_pinwheel`'s defaults (``tangential_std=0.1,
+  rate=0.25``, the FFJORD toy); 2560 fresh points as test set.
+* ``circles``: two concentric rings, 1056 points, no labels (the method's known
+  failure: it splits the plane into halves); ``circles_16``: the same with 16 labels
+  per class (32 in all; ``y = -1`` elsewhere). GaussianMixture and KMeans get no labels.
+* ``optdigits04``: UCI optical digits 0-4 (8x8 counts dequantised as ``(x + u) / 17``),
+  fitted on the UCI training part and evaluated on the UCI test part, as the thesis's
+  MNIST 0-4 experiment; the row-normalised contingency table (true digit x matched
+  cluster) is printed for seed 0.
+* ``penguins``: Palmer penguins (4 measurements, 3 species), all 342 rows (no test
+  split; the log-likelihood is in-sample).
+
+Metrics: adjusted Rand index (ARI) on the training rows (``labels_``) and on the test
+rows (``predict``), clustering accuracy after Hungarian matching of clusters to classes
+(``scipy.optimize.linear_sum_assignment``), test mean log-likelihood (nats per row, in
+the units of the data), fit time.
+
+Cost: seconds per training epoch of ``FlowMixtureClustering`` with K = 1, 5, 10
+components relative to one ``FlowDensity`` of the same architecture (same flow, layers,
+hidden widths, batch size, data), measured interleaved in one process (median over
+rounds), so that the load of a shared machine hits both alike.
+
+Run: ``python benchmarks/bench_mixture.py`` (about 15-25 minutes on 2 CPU cores with 3
+seeds); ``--datasets``, ``--seeds``, ``--sections quality timing`` select parts.
+"""
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score, confusion_matrix
+from sklearn.mixture import GaussianMixture
+
+from skflows import FlowDensity, FlowMixtureClustering
+from skflows.datasets import (dequantize, load_optdigits, load_penguins, make_pinwheel,
+                              make_two_circles)
+
+#: Architecture of the component flows per data set (everything else: defaults).
+FLOW_CONFIGS = {
+    # The thesis's pinwheel components: RealNVP, 8 couplings, conditioners with 8 units.
+    "pinwheel": dict(flow="realnvp", n_layers=8, hidden_dims=(8,), max_epochs=300,
+                     batch_size=128),
+    # A ring is a harder shape for a flow than a wing: spline couplings, more capacity.
+    "circles": dict(flow="nsf", n_layers=6, hidden_dims=(32, 32), max_epochs=300,
+                    batch_size=128),
+    "optdigits04": dict(flow="realnvp", n_layers=4, hidden_dims=(16,), max_epochs=200,
+                        batch_size=128),
+    "penguins": dict(flow="realnvp", n_layers=4, hidden_dims=(16,), max_epochs=300,
+                     batch_size=64),
+}
+FLOW_CONFIGS["pinwheel_ffjord"] = FLOW_CONFIGS["pinwheel"]
+FLOW_CONFIGS["circles_16"] = FLOW_CONFIGS["circles"]
+PAPER_PINWHEEL = dict(n_arms=5, radial_std=0.3, tangential_std=0.05, rate=0.4)
+DATASETS = ("pinwheel", "pinwheel_ffjord", "circles", "circles_16", "optdigits04",
+            "penguins")
+
+
+def semi_supervised_labels(y, n_per_class, rng):
+    """``n_per_class`` labels per class drawn at random, -1 (unlabeled) elsewhere."""
+    y_semi = np.full_like(y, -1)
+    for k in np.unique(y):
+        y_semi[rng.choice(np.flatnonzero(y == k), n_per_class, replace=False)] = k
+    return y_semi
+
+
+def load(name, seed):
+    """``(X_train, y_train, X_test or None, y_test, K, y_fit)`` for a data set name;
+    ``y_fit`` is what ``FlowMixtureClustering.fit`` receives (None: unsupervised)."""
+    rng = np.random.RandomState(seed)
+    if name.startswith("pinwheel"):
+        params = PAPER_PINWHEEL if name == "pinwheel" else dict(n_arms=5)
+        X, y = make_pinwheel(2560, random_state=seed, return_labels=True, **params)
+        Xt, yt = make_pinwheel(2560, random_state=seed + 1000, return_labels=True,
+                               **params)
+        return X, y, Xt, yt, 5, None
+    if name.startswith("circles"):
+        X, y = make_two_circles(1056, random_state=seed, return_labels=True)
+        Xt, yt = make_two_circles(2000, random_state=seed + 1000, return_labels=True)
+        y_fit = semi_supervised_labels(y, 16, rng) if name == "circles_16" else None
+        return X, y, Xt, yt, 2, y_fit
+    if name == "optdigits04":
+        data = load_optdigits()
+        keep = data.target < 5
+        X = dequantize(data.data[keep], levels=17, random_state=seed)
+        y, test = data.target[keep], data.is_test[keep]
+        return X[~test], y[~test], X[test], y[test], 5, None
+    if name == "penguins":
+        X, y = load_penguins(return_X_y=True)
+        return X, y, None, None, 3, None
+    raise ValueError(f"unknown data set {name!r}")
+
+
+def matched_accuracy(y, pred):
+    """Accuracy after the one-to-one cluster-to-class matching that maximises it."""
+    table = confusion_matrix(y, pred, labels=np.arange(max(y.max(), pred.max()) + 1))
+    rows, cols = linear_sum_assignment(-table)
+    return table[rows, cols].sum() / len(y)
+
+
+def contingency(y, pred):
+    """Row-normalised contingency table with clusters reordered by the matching."""
+    k = max(y.max(), pred.max()) + 1
+    table = confusion_matrix(y, pred, labels=np.arange(k))
+    _, cols = linear_sum_assignment(-table)
+    table = table[:, cols]
+    return table / table.sum(axis=1, keepdims=True)
+
+
+def evaluate(name, seed):
+    """One row of metrics per model for one data set and seed."""
+    X, y, Xt, yt, K, y_fit = load(name, seed)
+    models = {
+        "FlowMixtureClustering": FlowMixtureClustering(
+            n_components=K, random_state=seed, **FLOW_CONFIGS[name]),
+        "GaussianMixture": GaussianMixture(K, random_state=seed),
+        "GaussianMixture n_init=10": GaussianMixture(K, n_init=10, random_state=seed),
+        "KMeans": KMeans(K, n_init=10, random_state=seed),
+    }
+    rows, predictions = {}, {}
+    for model_name, model in models.items():
+        start = time.perf_counter()
+        if model_name == "FlowMixtureClustering":
+            model.fit(X, y_fit)
+        else:
+            model.fit(X)
+        seconds = time.perf_counter() - start
+        pred = model.predict(X)
+        row = {"ARI train": adjusted_rand_score(y, pred),
+               "accuracy train": matched_accuracy(y, pred), "fit s": seconds}
+        if Xt is not None:
+            pred_t = model.predict(Xt)
+            predictions[model_name] = pred_t
+            row["ARI test"] = adjusted_rand_score(yt, pred_t)
+            row["accuracy test"] = matched_accuracy(yt, pred_t)
+        else:
+            predictions[model_name] = pred
+        if hasattr(model, "score_samples"):
+            row["log-lik test" if Xt is not None else "log-lik train"] = \
+                model.score(Xt if Xt is not None else X)
+        if model_name == "FlowMixtureClustering":
+            row["epochs"] = model.n_iter_
+        rows[model_name] = row
+    return rows, predictions, (yt if Xt is not None else y)
+
+
+def fmt(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{np.mean(values):.3f} +- {np.std(values):.3f} (min {np.min(values):.3f})"
+
+
+def quality(datasets, seeds):
+    columns = ["ARI train", "ARI test", "accuracy train", "accuracy test", "log-lik test",
+               "log-lik train", "fit s", "epochs"]
+    print("\n## Clustering quality (mean +- std (min) over seeds "
+          f"{', '.join(map(str, seeds))})\n")
+    print("| data set | n_train x d | labels | model | " + " | ".join(columns) + " |")
+    print("|---|---|---|---|" + "---|" * len(columns))
+    tables = {}
+    for name in datasets:
+        results = {}
+        for seed in seeds:
+            rows, predictions, y_eval = evaluate(name, seed)
+            for model_name, row in rows.items():
+                results.setdefault(model_name, []).append(row)
+            if seed == seeds[0] and name == "optdigits04":
+                tables = {m: contingency(y_eval, p) for m, p in predictions.items()}
+        X, _, _, _, _, y_fit = load(name, seeds[0])
+        n_labels = 0 if y_fit is None else int((y_fit >= 0).sum())
+        for model_name, rows in results.items():
+            labels = n_labels if model_name == "FlowMixtureClustering" else 0
+            cells = [fmt([r.get(c) for r in rows]) for c in columns]
+            print(f"| {name} | {X.shape[0]}x{X.shape[1]} | {labels} | {model_name} | "
+                  + " | ".join(cells) + " |", flush=True)
+    for model_name, table in tables.items():
+        print(f"\n### optdigits 0-4, test part: row-normalised contingency table, "
+              f"{model_name} (seed {seeds[0]})\n")
+        print("| digit | " + " | ".join(f"cluster {j}" for j in range(table.shape[1]))
+              + " |")
+        print("|---|" + "---|" * table.shape[1])
+        for digit, row in enumerate(table):
+            print(f"| {digit} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
+
+
+def seconds_per_epoch(model, X, y=None):
+    """Median duration of the training epochs of one fit (no validation pass)."""
+    model.fit(X) if y is None else model.fit(X, y)
+    return float(np.median([h["duration"] for h in model.history_]))
+
+
+def timing(rounds, epochs):
+    print("\n## Seconds per training epoch: FlowMixtureClustering with K components vs "
+          f"one FlowDensity of the same architecture (median of {rounds} interleaved "
+          f"rounds x {epochs} epochs, torch threads: {torch.get_num_threads()})\n")
+    print("| data | architecture | K | FlowDensity s/epoch | FlowMixtureClustering s/epoch "
+          "| ratio |")
+    print("|---|---|---|---|---|---|")
+    digits = load("optdigits04", 0)[0]
+    cases = [
+        ("pinwheel 2560x2", make_pinwheel(2560, random_state=0, **PAPER_PINWHEEL),
+         FLOW_CONFIGS["pinwheel"]),
+        (f"optdigits 0-4 {digits.shape[0]}x{digits.shape[1]}", digits,
+         FLOW_CONFIGS["optdigits04"]),
+        # Without the 64x64 LU mixing layers, whose matmuls dominate the cost above.
+        (f"optdigits 0-4 {digits.shape[0]}x{digits.shape[1]}", digits,
+         {**FLOW_CONFIGS["optdigits04"], "permutation": "random"}),
+    ]
+    for label, X, config in cases:
+        arch = {k: v for k, v in config.items()
+                if k in ("flow", "n_layers", "hidden_dims", "permutation")}
+        common = dict(batch_size=config["batch_size"], max_epochs=epochs,
+                      validation_fraction=0.0, n_iter_no_change=epochs + 1, device="cpu",
+                      random_state=0)
+        times = {k: ([], []) for k in (1, 5, 10)}
+        for _ in range(rounds):
+            for k in (1, 5, 10):
+                single = FlowDensity(**arch, **common)
+                mixture = FlowMixtureClustering(n_components=k, **arch, **common)
+                times[k][0].append(seconds_per_epoch(single, X))
+                times[k][1].append(seconds_per_epoch(mixture, X))
+        arch_text = (f"{arch['flow']}, {arch['n_layers']} layers, hidden "
+                     f"{tuple(arch['hidden_dims'])}, {arch.get('permutation', 'lu')} "
+                     f"mixing, batch {config['batch_size']}")
+        for k in (1, 5, 10):
+            single, mixture = np.median(times[k][0]), np.median(times[k][1])
+            print(f"| {label} | {arch_text} | {k} | {single:.4f} | {mixture:.4f} | "
+                  f"{mixture / single:.2f} |", flush=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--sections", nargs="+", default=["quality", "timing"],
+                        choices=["quality", "timing"])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if "quality" in args.sections:
+        quality(args.datasets, args.seeds)
+    if "timing" in args.sections:
+        timing(args.rounds, args.epochs)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,838 @@
+"""FlowMixtureClustering: a variational mixture of normalizing flows (VMoNF) behind the
+scikit-learn clustering and density API."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+from scipy.special import logsumexp
+from skorch.callbacks import Callback
+from sklearn.base import ClusterMixin, DensityMixin, _fit_context
+from sklearn.cluster import KMeans
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from ._base import BaseFlowEstimator, resolve_device
+from ._training import train_module
+from .nn import MLP, ActNorm, FixedAffine, Flow, LULinear, StandardNormal, coupling_flow
+
+__all__ = ["FlowMixtureClustering"]
+
+_METHODS = ("posterior", "variational")
+
+
+# ---------------------------------------------------------------------------- torch module
+class VariationalMixtureOfFlows(nn.Module):
+    """K normalizing flows evaluated in one batched pass, mixture weights and a softmax
+    posterior network ``q(k | x) = softmax(e(x) / T)_k`` (Pires & Figueiredo 2020, Sec. 3).
+
+    Parameters
+    ----------
+    flow : skflows.nn.Flow
+        A flow built with ``n_components=K``: input ``(K, n, d)``, ``log_prob`` ``(K, n)``.
+    posterior : torch.nn.Module
+        Maps standardised data ``(n, d)`` to ``K`` logits ``e(x)``.
+    n_components : int
+        Number of components ``K``.
+    shift, scale : Tensor of shape (d,)
+        Standardisation applied to the posterior network's input.
+    learn_weights : bool
+        Learn the mixture weights (softmax of ``K`` free logits) or keep them uniform.
+
+    Notes
+    -----
+    Buffers ``temperature`` (the current ``T``) and ``n_steps`` (training mini-batches
+    seen, which drives the annealing schedule) travel with the state dict, so early
+    stopping's best-weights restore and warm starts keep them consistent.
+    """
+
+    def __init__(self, flow: Flow, posterior: nn.Module, n_components: int,
+                 shift: torch.Tensor, scale: torch.Tensor, learn_weights: bool = False):
+        super().__init__()
+        self.flow = flow
+        self.posterior = posterior
+        self.n_components = int(n_components)
+        logits = torch.zeros(self.n_components)
+        if learn_weights:
+            self.weight_logits = nn.Parameter(logits)
+        else:
+            self.register_buffer("weight_logits", logits)
+        self.register_buffer("shift", torch.as_tensor(shift))
+        self.register_buffer("scale", torch.as_tensor(scale))
+        self.register_buffer("temperature", torch.tensor(1.0))
+        self.register_buffer("n_steps", torch.tensor(0, dtype=torch.long))
+
+    def log_weights(self) -> torch.Tensor:
+        """``log pi_k``, shape ``(K,)``."""
+        return torch.log_softmax(self.weight_logits, dim=-1)
+
+    def component_log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """``log p_k(x)`` for every row and component, shape ``(n, K)``, one batched pass."""
+        return self.flow.log_prob(x.expand(self.n_components, *x.shape)).transpose(0, 1)
+
+    def log_joint(self, x: torch.Tensor) -> torch.Tensor:
+        """``log pi_k + log p_k(x)``, shape ``(n, K)``."""
+        return self.component_log_prob(x) + self.log_weights()
+
+    def log_q(self, x: torch.Tensor) -> torch.Tensor:
+        """``log q(k | x)`` at the current temperature, shape ``(n, K)``."""
+        logits = self.posterior((x - self.shift) / self.scale)
+        return torch.log_softmax(logits / self.temperature, dim=-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.log_joint(x)
+
+
+def negative_elbo(module: VariationalMixtureOfFlows, batch: torch.Tensor) -> torch.Tensor:
+    """Training loss: minus the mean per-row objective of a batch (nats per row).
+
+    The last column of ``batch`` holds the label: -1 for unlabeled rows, ``k`` for a row
+    known to come from component ``k``. Unlabeled rows contribute the evidence lower bound
+    (Pires & Figueiredo 2020, Sec. 3; the thesis's VMoNF chapter), with the expectation
+    over ``k``
+    computed exactly::
+
+        ELBO(x) = sum_k q(k|x) [log pi_k + log p_k(x) - log q(k|x)].
+
+    Labeled rows contribute ``log pi_y + log p_y(x) + log q(y|x)``: the complete-data
+    log-likelihood of their own component plus minus the cross-entropy of ``q`` to the
+    one-hot label (the semi-supervised experiment of the paper, Sec. 4, and of the
+    thesis's results chapter, with the sign of the cross-entropy that *minimises* it;
+    the reference code maximises it).
+    """
+    x, label = batch[:, :-1], batch[:, -1]
+    log_joint = module.log_joint(x)
+    log_q = module.log_q(x)
+    elbo = (log_q.exp() * (log_joint - log_q)).sum(dim=-1)
+    labeled = label >= 0
+    if bool(labeled.any()):
+        index = label.clamp_min(0).long().unsqueeze(-1)
+        supervised = (log_joint.gather(-1, index) + log_q.gather(-1, index)).squeeze(-1)
+        elbo = torch.where(labeled, supervised, elbo)
+    return -elbo.mean()
+
+
+class TemperatureAnnealing(Callback):
+    """Anneal the posterior temperature per training mini-batch:
+    ``T(t) = max(min_temperature, exp(-decay * t))`` with ``t`` the number of training
+    mini-batches seen (the schedule of the authors' experiment scripts; rationale in the
+    thesis's results chapter), floored so that the logits never get multiplied by
+    astronomically large factors.
+
+    Parameters
+    ----------
+    decay : float
+        Decay rate per mini-batch.
+    minimum : float
+        Floor of the temperature.
+    """
+
+    def __init__(self, decay: float, minimum: float):
+        self.decay = decay
+        self.minimum = minimum
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if not training:
+            return
+        module = net.module_
+        step = int(module.n_steps)
+        module.temperature.fill_(max(self.minimum, math.exp(-self.decay * step)))
+        module.n_steps.add_(1)
+
+
+class GaussianPosteriorNetwork(nn.Module):
+    """Posterior logits ``e(x) = MLP(x) + g(x)`` with a diagonal-Gaussian discriminant
+    ``g_k(x) = -1/2 sum_j ((x_j - mu_kj) / sigma_kj)^2 - sum_j log sigma_kj``.
+
+    With ``mu``, ``sigma`` set to the components' initial locations and scales and the
+    MLP's last layer at zero, ``softmax(e(x))`` starts as the exact posterior of the
+    initial mixture, so the flows are not first trained on a uniform ``q``.
+
+    Parameters
+    ----------
+    mlp : torch.nn.Module
+        Maps ``(n, d)`` to ``(n, K)`` (zero at initialisation).
+    loc, scale : Tensor of shape (K, d)
+        Initial component locations and scales (standardised units).
+    """
+
+    def __init__(self, mlp: nn.Module, loc: torch.Tensor, scale: torch.Tensor):
+        super().__init__()
+        self.mlp = mlp
+        self.loc = nn.Parameter(torch.as_tensor(loc))
+        self.log_scale = nn.Parameter(torch.log(torch.as_tensor(scale)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        u = (x.unsqueeze(-2) - self.loc) * torch.exp(-self.log_scale)  # (n, K, d)
+        return self.mlp(x) - 0.5 * (u * u).sum(-1) - self.log_scale.sum(-1)
+
+
+# ---------------------------------------------------------------------------- helpers
+def _dims(value, name: str, allow_empty: bool) -> tuple[int, ...]:
+    dims = tuple(int(h) for h in np.atleast_1d(np.asarray(value, dtype=object)))
+    if any(h < 1 for h in dims) or (not dims and not allow_empty):
+        raise ValueError(f"{name} must hold positive ints, got {value!r}.")
+    return dims
+
+
+def _cluster_statistics(Xs: np.ndarray, assignment: np.ndarray, n_components: int):
+    """Per-cluster mean and standard deviation (standardised units), shape (K, d) each.
+    Empty or single-row clusters get unit scale; degenerate dimensions get a floor."""
+    d = Xs.shape[1]
+    counts = np.bincount(assignment, minlength=n_components).astype(np.float64)
+    sums = np.zeros((n_components, d))
+    squares = np.zeros((n_components, d))
+    np.add.at(sums, assignment, Xs)
+    np.add.at(squares, assignment, Xs * Xs)
+    safe = np.maximum(counts, 1.0)[:, None]
+    loc = sums / safe
+    std = np.sqrt(np.maximum(squares / safe - loc * loc, 0.0))
+    std = np.where(counts[:, None] > 1, np.maximum(std, 1e-3), 1.0)
+    return loc, std
+
+
+def _n_free_parameters(module: nn.Module) -> int:
+    """Free parameters of a module; an LU layer's masked triangle entries do not count."""
+    total = 0
+    for sub in module.modules():
+        own = sum(p.numel() for p in sub.parameters(recurse=False))
+        if isinstance(sub, LULinear):
+            d = sub.lower.shape[-1]
+            n_maps = sub.lower.numel() // (d * d)
+            own -= n_maps * d * (d + 1)  # diagonals and the unused triangles of L and U
+        total += own
+    return total
+
+
+# ---------------------------------------------------------------------------- estimator
+class FlowMixtureClustering(ClusterMixin, DensityMixin, BaseFlowEstimator):
+    """Clustering and density estimation with a variational mixture of normalizing flows.
+
+    The model is a mixture ``p(x) = sum_k pi_k p_k(x)`` of ``n_components`` coupling
+    flows (same architecture, separate parameters, evaluated in one batched pass), with a
+    softmax network ``q(k | x) = softmax(e(x) / T)_k`` as variational posterior over the
+    component (VMoNF; Pires & Figueiredo 2020, Sec. 3). Training maximises the evidence
+    lower bound, with the expectation over ``k`` computed exactly,
+    ``ELBO(x) = sum_k q(k|x) [log pi_k + log p_k(x) - log q(k|x)]`` (Sec. 3), while the
+    temperature ``T`` decreases per mini-batch, ``T(t) = max(min_temperature,
+    exp(-temperature_decay * t))``, so that ``q`` sharpens from soft to nearly one-hot
+    and no component is starved early (the authors' schedule; thesis, results chapter).
+
+    Labels for some rows make it semi-supervised (paper Sec. 4; thesis, results chapter):
+    a labeled row ``(x, k)`` trains only component ``k`` (``log pi_k + log p_k(x)``) and
+    trains ``q`` by cross-entropy to ``k``; the model is first pre-trained on the labeled
+    rows alone for up to ``pretrain_epochs`` epochs.
+
+    Unlike the reference code, ``predict_proba`` and ``score_samples`` use the *exact*
+    posterior ``pi_k p_k(x) / sum_j pi_j p_j(x)`` and mixture density; the variational
+    ``q`` is available with ``method="variational"``.
+
+    Initialisation (ours, not in the paper): each component starts as a diagonal
+    Gaussian on a k-means cluster (the coupling layers start at the identity), and the
+    posterior network is ``e(x) = MLP(x) + g(x)`` with ``g`` the log-density of those
+    Gaussians, so that ``q`` starts as the exact posterior of the initial mixture
+    instead of uniform. With a uniform start the flows are first trained on every row
+    with equal weights and drift away from their initial clusters.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Number of mixture components (clusters) ``K``.
+    flow : {"realnvp", "nsf"}, default="realnvp"
+        Coupling layer of each component flow: affine couplings (RealNVP, Dinh et al.
+        2017, as in the paper) or rational-quadratic splines (Durkan et al. 2019).
+    n_layers : int, default=4
+        Number of coupling layers per component.
+    hidden_dims : int or tuple of int, default=(16, 16)
+        Hidden widths of each coupling layer's conditioner MLP. The capacity of the
+        components is a modelling choice, not only a density-quality knob: components
+        that are too flexible can each model pieces of several clusters, so small
+        components cluster better (on the 5-wing pinwheel, RealNVP with 8 units finds
+        the wings, spline flows with 32 units do not), while shapes such as rings need
+        more capacity (see ``benchmarks/bench_mixture.py``).
+    n_bins : int, default=8
+        Number of spline bins (``flow="nsf"`` only).
+    tail_bound : float, default=5.0
+        The splines act on ``[-tail_bound, tail_bound]`` in standardised units and are the
+        identity outside.
+    permutation : {"lu", "random", "reverse"}, default="lu"
+        Mixing layer before each coupling (see :class:`~skflows.FlowDensity`).
+    posterior_hidden_dims : int or tuple of int, default=(16, 16)
+        Hidden widths of the posterior network ``e(x)`` (an empty tuple gives a linear
+        softmax).
+    temperature_decay : float, default=1e-3
+        Decay rate of the temperature per training mini-batch (the authors' 1e-3). The
+        schedule is per mini-batch, so its speed in epochs depends on
+        ``n_samples / batch_size``: ``T`` reaches 0.1 after about 2300 mini-batches.
+        0 keeps ``T = 1``.
+    min_temperature : float in (0, 1], default=1e-2
+        Floor of the temperature.
+    weight_prior : {"uniform", "learned"}, default="uniform"
+        Keep the mixture weights ``pi_k`` fixed at ``1 / K`` (the paper's experiments) or
+        learn them by maximising the same ELBO (whose optimum for fixed ``q`` is
+        ``pi_k = mean_i q(k | x_i)``).
+    init_params : {"kmeans", "random_from_data"}, default="kmeans"
+        Initial location and scale of each component: those of a k-means cluster of the
+        (standardised) training data, or a random training row with unit scale. The
+        coupling layers start at the identity, so each component starts as a diagonal
+        Gaussian. Components tied to labels start at their labeled rows' statistics.
+    semi_supervised : "auto" or bool, default="auto"
+        How ``y`` passed to :meth:`fit` is used. ``True``: as labels, -1 for unlabeled
+        rows and ``k`` for a row known to belong to component ``k`` (an all-labeled ``y``
+        gives a supervised fit). ``False``: ignored. ``"auto"``: as labels only when it
+        holds at least one -1 (scikit-learn's semi-supervised convention); an ``y``
+        without -1 is ignored, as every scikit-learn clusterer ignores ``y``, so that
+        ``cross_validate(est, X, y_true, scoring="adjusted_rand_score")`` evaluates the
+        clustering instead of training on the targets.
+    pretrain_epochs : int, default=100
+        Epochs of training on the labeled rows alone before the main training (the
+        thesis's labeled pre-training; 0 disables it; ignored without labels). Early
+        stopping on the training loss applies.
+    standardize : bool, default=True
+        Standardise each feature with the training mean and standard deviation inside
+        the flows and the posterior network; log-densities always refer to the units of
+        ``X``.
+    max_epochs : int, default=100
+        Maximum number of passes over the training data.
+    batch_size : int, default=256
+        Mini-batch size.
+    lr : float, default=1e-3
+        Adam learning rate.
+    weight_decay : float, default=0.0
+        Adam weight decay (L2 penalty).
+    gradient_clip : float or None, default=5.0
+        Clip the gradient's global norm to this value; None disables clipping.
+    validation_fraction : float in [0, 1), default=0.1
+        Fraction of the training rows held out for early stopping (monitoring the
+        validation loss, minus the ELBO). With 0 the training loss is monitored.
+    n_iter_no_change : int, default=10
+        Stop after this many epochs without an improvement of at least ``tol``; the
+        weights of the best epoch are restored.
+    tol : float, default=1e-4
+        Minimum improvement of the monitored loss (nats per sample).
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds k-means, initialisation, the validation split and shuffling. With an int
+        and ``device="cpu"`` two fits are identical. The global torch and numpy random
+        states are never used or changed.
+    verbose : int, default=0
+        0 is silent; 1 shows a progress bar with the loss.
+    warm_start : bool, default=False
+        Continue training the fitted model (weights, temperature schedule and optimizer
+        state) on the next call to ``fit``.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,), dtype int64
+        Cluster of each training row (``predict(X)``).
+    weights_ : ndarray of shape (n_components,)
+        Mixture weights ``pi_k``.
+    temperature_ : float
+        Temperature ``T`` at the end of training (used by ``method="variational"``).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit (only when X is a DataFrame with string names).
+    mean_, scale_ : ndarray of shape (n_features_in_,)
+        Standardisation applied inside the model.
+    history_ : list of dict
+        Per epoch: ``epoch``, ``train_loss``, ``valid_loss`` (minus the ELBO, nats per
+        sample), ``duration`` (seconds).
+    n_iter_ : int
+        Number of epochs run by the last ``fit`` (without pre-training).
+    net_ : skorch.NeuralNet
+        The private training net.
+    module_ : VariationalMixtureOfFlows
+        The trained model (in the units of ``X``).
+
+    See Also
+    --------
+    sklearn.mixture.GaussianMixture : Mixture of Gaussians with the same surface.
+    skflows.FlowDensity : A single normalizing flow.
+
+    Notes
+    -----
+    Cluster indices are arbitrary (label switching) unless labels tie them; compare
+    clusterings with the adjusted Rand index or after Hungarian matching. Unsupervised,
+    the model need not find "semantic" clusters: on two concentric circles it splits the
+    plane into two halves (thesis, results chapter), which a few labels fix.
+
+    The compute dtype follows ``X`` at fit time. ``score`` is the mean log-likelihood per
+    sample, as ``GaussianMixture.score``. If the training loss becomes non-finite,
+    fitting stops with :class:`FloatingPointError` and the estimator is not fitted.
+
+    References
+    ----------
+    .. [1] G. G. P. F. Pires and M. A. T. Figueiredo. Variational Mixture of Normalizing
+       Flows. ESANN 2020; arXiv:2009.00585.
+    .. [2] G. G. P. F. Pires. Variational Mixture of Normalizing Flows. MSc thesis,
+       Instituto Superior Tecnico, Lisbon, 2020 (chapters "Variational Mixture of
+       Normalizing Flows" and "Results").
+    .. [3] L. Dinh, J. Sohl-Dickstein, S. Bengio. Density estimation using Real NVP.
+       ICLR 2017.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from skflows import FlowMixtureClustering
+    >>> X, _ = make_blobs(300, centers=3, random_state=0)
+    >>> est = FlowMixtureClustering(n_components=3, max_epochs=5, hidden_dims=(8,),
+    ...                             random_state=0).fit(X)
+    >>> est.predict_proba(X[:2]).shape
+    (2, 3)
+    >>> X_new, y_new = est.sample(4, random_state=0)
+    >>> X_new.shape, y_new.shape
+    ((4, 2), (4,))
+    """
+
+    _parameter_constraints: dict = {
+        **BaseFlowEstimator._parameter_constraints,
+        "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
+        "flow": [StrOptions({"nsf", "realnvp"})],
+        "n_layers": [Interval(numbers.Integral, 1, None, closed="left")],
+        "hidden_dims": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
+        "n_bins": [Interval(numbers.Integral, 2, None, closed="left")],
+        "tail_bound": [Interval(numbers.Real, 0, None, closed="neither")],
+        "permutation": [StrOptions({"random", "reverse", "lu"})],
+        "posterior_hidden_dims": ["array-like",
+                                  Interval(numbers.Integral, 1, None, closed="left")],
+        "temperature_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "min_temperature": [Interval(numbers.Real, 0, 1, closed="right")],
+        "weight_prior": [StrOptions({"uniform", "learned"})],
+        "init_params": [StrOptions({"kmeans", "random_from_data"})],
+        "semi_supervised": [StrOptions({"auto"}), "boolean"],
+        "pretrain_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        "standardize": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        n_components=2,
+        flow="realnvp",
+        n_layers=4,
+        hidden_dims=(16, 16),
+        n_bins=8,
+        tail_bound=5.0,
+        permutation="lu",
+        posterior_hidden_dims=(16, 16),
+        temperature_decay=1e-3,
+        min_temperature=1e-2,
+        weight_prior="uniform",
+        init_params="kmeans",
+        semi_supervised="auto",
+        pretrain_epochs=100,
+        standardize=True,
+        *,
+        max_epochs=100,
+        batch_size=256,
+        lr=1e-3,
+        weight_decay=0.0,
+        gradient_clip=5.0,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.n_components = n_components
+        self.flow = flow
+        self.n_layers = n_layers
+        self.hidden_dims = hidden_dims
+        self.n_bins = n_bins
+        self.tail_bound = tail_bound
+        self.permutation = permutation
+        self.posterior_hidden_dims = posterior_hidden_dims
+        self.temperature_decay = temperature_decay
+        self.min_temperature = min_temperature
+        self.weight_prior = weight_prior
+        self.init_params = init_params
+        self.semi_supervised = semi_supervised
+        self.pretrain_epochs = pretrain_epochs
+        self.standardize = standardize
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.gradient_clip = gradient_clip
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    # ------------------------------------------------------------------ fitting
+    def _labels(self, y, n_samples: int) -> np.ndarray:
+        """Labels used for training: -1 (unlabeled) or a component index, shape (n,)."""
+        unlabeled = np.full(n_samples, -1, dtype=np.int64)
+        if y is None or self.semi_supervised is False:
+            return unlabeled
+        y = np.asarray(y)
+        has_unlabeled = y.dtype.kind in "iuf" and bool((y == -1).any())
+        if self.semi_supervised == "auto" and not has_unlabeled:
+            return unlabeled
+        numeric = y.dtype.kind in "iub" or (y.dtype.kind == "f" and np.isfinite(y).all()
+                                            and np.array_equal(y, np.round(y)))
+        if y.ndim != 1 or len(y) != n_samples:
+            raise ValueError(f"y must be a 1-D array with one label per row of X "
+                             f"({n_samples}), got shape {y.shape}.")
+        if not numeric:
+            raise ValueError("y must hold integer labels: -1 for unlabeled rows, k for "
+                             f"component k; got dtype {y.dtype}.")
+        y = y.astype(np.int64)
+        bad = np.unique(y[(y < -1) | (y >= self.n_components)])
+        if bad.size:
+            raise ValueError(f"y must hold -1 (unlabeled) or a component index in "
+                             f"0..{self.n_components - 1}; got {bad.tolist()}.")
+        return y
+
+    def _initial_partition(self, Xs, labels, seed):
+        """Location and scale (standardised units) of every component at initialisation."""
+        K = self.n_components
+        if self.init_params == "kmeans":
+            km = KMeans(n_clusters=K, n_init=3, random_state=seed).fit(Xs)
+            loc, std = _cluster_statistics(Xs, km.labels_, K)
+        else:
+            rows = check_random_state(seed).choice(len(Xs), size=K, replace=False)
+            loc, std = Xs[rows].copy(), np.ones((K, Xs.shape[1]))
+        classes = np.unique(labels[labels >= 0])
+        if classes.size:
+            # Tie labeled components to their own rows: match each labeled class to its
+            # nearest initial cluster (Hungarian), give the unmatched clusters to the
+            # unlabeled components, then start labeled components at their rows' stats.
+            lab = labels >= 0
+            lab_loc, lab_std = _cluster_statistics(Xs[lab], labels[lab], K)
+            cost = ((lab_loc[classes, None, :] - loc[None, :, :]) ** 2).sum(-1)
+            _, matched = linear_sum_assignment(cost)
+            free = [j for j in range(K) if j not in set(matched)]
+            order = np.empty(K, dtype=int)
+            order[classes] = matched
+            order[[k for k in range(K) if k not in set(classes)]] = free
+            loc, std = loc[order], std[order]
+            counts = np.bincount(labels[lab], minlength=K)
+            loc[classes] = lab_loc[classes]
+            several = classes[counts[classes] > 1]
+            std[several] = lab_std[several]
+        return loc, std
+
+    def _build_module(self, X, labels, seed_rng_draw):
+        d = X.shape[1]
+        K = self.n_components
+        hidden = _dims(self.hidden_dims, "hidden_dims", allow_empty=False)
+        post_hidden = _dims(self.posterior_hidden_dims, "posterior_hidden_dims",
+                            allow_empty=True)
+        Xs = (X - self.mean_) / self.scale_
+        loc, std = self._initial_partition(Xs, labels, seed_rng_draw)
+        couplings = coupling_flow(d, transform=self.flow, n_layers=self.n_layers,
+                                  hidden_dims=hidden, n_bins=self.n_bins,
+                                  tail_bound=self.tail_bound, permutation=self.permutation,
+                                  n_components=K)
+        shift, scale = torch.from_numpy(self.mean_), torch.from_numpy(self.scale_)
+        # Per-component affine start: component k begins as N(loc_k, diag(std_k^2)) in
+        # standardised units (the couplings start at the identity).
+        start = ActNorm(d, n_components=K)
+        with torch.no_grad():
+            start.loc.copy_(torch.from_numpy(loc).unsqueeze(1))
+            start.log_scale.copy_(-torch.log(torch.from_numpy(std)).unsqueeze(1))
+            start.initialized.fill_(True)
+        flow = Flow([FixedAffine(shift, scale), start, *couplings.transforms],
+                    StandardNormal(d))
+        # q starts as the exact posterior of the initial (diagonal Gaussian) mixture.
+        posterior = GaussianPosteriorNetwork(MLP(d, K, post_hidden), torch.from_numpy(loc),
+                                             torch.from_numpy(std))
+        return VariationalMixtureOfFlows(flow, posterior, K, shift, scale,
+                                         learn_weights=self.weight_prior == "learned")
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the mixture by maximising the ELBO (semi-supervised when ``y`` has labels).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; float32 data train in float32, anything else in float64.
+            Needs at least ``max(2, n_components)`` rows.
+        y : array-like of shape (n_samples,), default=None
+            Optional labels: -1 for unlabeled rows, ``k`` in ``0..n_components-1`` for a
+            row known to come from component ``k``. How it is used depends on
+            ``semi_supervised`` (by default only when it holds at least one -1).
+
+        Returns
+        -------
+        self : FlowMixtureClustering
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            On invalid input (NaN/inf, sparse, complex, strings, too few rows), labels
+            outside ``-1..n_components-1``, invalid parameters, or an unavailable
+            ``device``.
+        FloatingPointError
+            If the training loss diverges (weights are restored to finite values).
+        """
+        warm = self.warm_start and self.__sklearn_is_fitted__()
+        X = self._validate_input(X, reset=not warm)
+        if warm:
+            X = X.astype(self._compute_dtype, copy=False)
+        n, K = X.shape[0], self.n_components
+        if n < K:
+            raise ValueError(f"Expected n_samples >= n_components, but got "
+                             f"n_components={K}, n_samples={n}.")
+        labels = self._labels(y, n)
+        if not warm:
+            if self.standardize:
+                mean = X.mean(axis=0, dtype=np.float64)
+                scale = X.std(axis=0, dtype=np.float64)
+                scale[~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
+            else:
+                mean, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
+            self.mean_, self.scale_ = mean, scale
+        data = np.column_stack([X, labels.astype(X.dtype)])
+        labeled = labels >= 0
+        dtype = torch.float64 if X.dtype == np.float64 else torch.float32
+
+        def build():
+            # Runs inside the engine's seeded fork_rng: draws come from the fit's seed.
+            seed = int(torch.randint(np.iinfo(np.int32).max, ()).item())
+            module = self._build_module(X, labels, seed).to(dtype=dtype)
+            if labeled.any() and self.pretrain_epochs > 0:
+                config = dataclasses.replace(
+                    self._training_config(seed, resolve_device(self.device)),
+                    max_epochs=self.pretrain_epochs, validation_fraction=0.0, verbose=0)
+                train_module(module, negative_elbo, data[labeled], config)
+            return module
+
+        callbacks = [("temperature", TemperatureAnnealing(self.temperature_decay,
+                                                          self.min_temperature))]
+        self._train(build, negative_elbo, data, callbacks=callbacks)
+        module = self.module_
+        self.weights_ = module.log_weights().detach().exp().cpu().double().numpy()
+        self.temperature_ = float(module.temperature)
+        self.labels_ = self._predict(X, "posterior")
+        return self
+
+    def fit_predict(self, X, y=None):
+        """Fit the model and return the cluster of each training row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), default=None
+            Optional labels, as in :meth:`fit`.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), dtype int64
+            ``labels_``.
+        """
+        return self.fit(X, y).labels_
+
+    # ------------------------------------------------------------------ inference
+    def _check_method(self, method):
+        if method not in _METHODS:
+            raise ValueError(f"method must be one of {_METHODS}, got {method!r}.")
+
+    def _log_joint(self, X):
+        return self._batched(self.module_.log_joint, X)
+
+    def _log_proba(self, X, method):
+        if method == "variational":
+            return self._batched(self.module_.log_q, X)
+        log_joint = self._log_joint(X)
+        return log_joint - logsumexp(log_joint, axis=1, keepdims=True)
+
+    def _predict(self, X, method):
+        return np.argmax(self._log_proba(X, method), axis=1).astype(np.int64)
+
+    def predict(self, X, method="posterior"):
+        """Cluster of each row: the most probable component.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        method : {"posterior", "variational"}, default="posterior"
+            ``argmax_k`` of the exact posterior ``p(k | x)``, or of the variational
+            ``q(k | x)`` (as in the paper).
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), dtype int64
+            Component indices in ``0..n_components-1``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            On invalid input or an unknown ``method``.
+        """
+        check_is_fitted(self)
+        self._check_method(method)
+        X = self._validate_input(X, reset=False)
+        return self._predict(X, method)
+
+    def predict_proba(self, X, method="posterior"):
+        """Probability of each component given each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        method : {"posterior", "variational"}, default="posterior"
+            ``"posterior"``: the exact posterior ``pi_k p_k(x) / sum_j pi_j p_j(x)``
+            (Bayes' rule with the fitted flows). ``"variational"``: the network's
+            ``q(k | x) = softmax(e(x) / T)`` at the final temperature ``temperature_``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_components), float64
+            Rows sum to 1.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            On invalid input or an unknown ``method``.
+        """
+        check_is_fitted(self)
+        self._check_method(method)
+        X = self._validate_input(X, reset=False)
+        proba = np.exp(self._log_proba(X, method))
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def score_samples(self, X):
+        """Log-density of the mixture at each row, in nats, in the units of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,), float64
+            ``log sum_k pi_k p_k(x)``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            On invalid input (NaN/inf, sparse, strings, wrong number of features).
+        """
+        check_is_fitted(self)
+        X = self._validate_input(X, reset=False)
+        return logsumexp(self._log_joint(X), axis=1)
+
+    def score(self, X, y=None):
+        """Mean log-likelihood per sample (nats), as ``GaussianMixture.score``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        float
+            ``mean(score_samples(X))``.
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    def _n_parameters(self) -> int:
+        """Free parameters of the density: the component flows and, when learned, the
+        ``K - 1`` free mixture weights (the posterior network does not enter ``p(x)``)."""
+        check_is_fitted(self)
+        n = _n_free_parameters(self.module_.flow)
+        if self.weight_prior == "learned":
+            n += self.n_components - 1
+        return n
+
+    def bic(self, X):
+        """Bayesian information criterion on ``X`` (lower is better).
+
+        ``-2 sum_i log p(x_i) + n_params log(n_samples)`` with ``n_params`` the free
+        parameters of the component flows (plus ``K - 1`` learned weights).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        bic : float
+        """
+        scores = self.score_samples(X)
+        return float(-2.0 * scores.sum() + self._n_parameters() * np.log(len(scores)))
+
+    def aic(self, X):
+        """Akaike information criterion on ``X`` (lower is better).
+
+        ``-2 sum_i log p(x_i) + 2 n_params``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        aic : float
+        """
+        scores = self.score_samples(X)
+        return float(-2.0 * scores.sum() + 2.0 * self._n_parameters())
+
+    def sample(self, n_samples=1, random_state=None):
+        """Draw samples from the fitted mixture, with their components.
+
+        The number of samples per component is multinomial with the weights
+        ``weights_``; all components are sampled in one batched pass. As in
+        ``GaussianMixture.sample`` the rows are ordered by component.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws (a fresh stream per call when None). Torch's global random
+            state is not used.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            Samples in the units of the training data, in the compute dtype.
+        y : ndarray of shape (n_samples,), dtype int64
+            Component each sample was drawn from.
+
+        Raises
+        ------
+        ValueError
+            If ``n_samples`` is not a positive int.
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive int, got {n_samples!r}.")
+        rng = check_random_state(random_state)
+        counts = rng.multinomial(int(n_samples), self.weights_ / self.weights_.sum())
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        device = self._device_of_module()
+        gen = torch.Generator(device=device).manual_seed(seed)
+        module = self.module_
+        module.eval()
+        with torch.no_grad():
+            draws = module.flow.sample(int(counts.max()), generator=gen,
+                                       batch_shape=(self.n_components,))
+        y = np.repeat(np.arange(self.n_components), counts)
+        keep = np.arange(counts.max())[None, :] < counts[:, None]  # (K, max count)
+        X = draws.cpu().numpy()[keep]
+        return X, y.astype(np.int64)

@@ -1,0 +1,304 @@
+"""Behaviour of FlowMixtureClustering: exact posterior and mixture density, sampling,
+semi-supervised labels, scikit-learn integration, persistence, determinism and errors."""
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import make_blobs
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import adjusted_rand_score
+from sklearn.model_selection import cross_validate
+
+from skflows import FlowMixtureClustering
+from skflows._testing import FAST_PARAMS
+
+FAST = FAST_PARAMS["FlowMixtureClustering"]
+
+
+_CENTERS = np.array([[-5.0, 0.0], [5.0, 0.0], [0.0, 7.0]])
+
+
+def _blobs(n=300, seed=0):
+    """Three well-separated round blobs (Bayes error ~ 0)."""
+    return make_blobs(n, centers=_CENTERS, cluster_std=0.8, random_state=seed)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, _ = _blobs()
+    return FlowMixtureClustering(**{**FAST, "max_epochs": 10}).fit(X)
+
+
+def _independent_log_density(est, X):
+    """log sum_k pi_k p_k(x) by the change of variables with an autograd Jacobian,
+    independent of the layers' own log-determinant bookkeeping."""
+    module = est.module_
+    K, (n, d) = est.n_components, X.shape
+    x = torch.tensor(X).expand(K, n, d).clone().requires_grad_(True)
+    z, _ = module.flow(x)
+    rows = [torch.autograd.grad(z[..., j].sum(), x, retain_graph=True)[0] for j in range(d)]
+    jac = torch.stack(rows, dim=-2)  # (K, n, d, d): d z_j / d x_i of each point
+    log_det = torch.linalg.slogdet(jac)[1]
+    log_pk = -0.5 * (z * z).sum(-1) - 0.5 * d * math.log(2 * math.pi) + log_det
+    log_joint = (log_pk.T + torch.log(torch.tensor(est.weights_))).detach().numpy()
+    m = log_joint.max(axis=1, keepdims=True)
+    return (m + np.log(np.exp(log_joint - m).sum(axis=1, keepdims=True)))[:, 0], log_joint
+
+
+def test_score_samples_is_the_mixture_of_the_component_densities(fitted):
+    X, _ = _blobs(40, seed=1)
+    expected, log_joint = _independent_log_density(fitted, X)
+    np.testing.assert_allclose(fitted.score_samples(X), expected, rtol=0, atol=1e-8)
+    # ... and the exact posterior is Bayes' rule on the same components.
+    posterior = np.exp(log_joint - expected[:, None])
+    np.testing.assert_allclose(fitted.predict_proba(X), posterior, rtol=0, atol=1e-10)
+    assert fitted.score(X) == pytest.approx(np.mean(expected))
+
+
+def test_mixture_density_integrates_to_one(fitted):
+    X, _ = _blobs()
+    lo, hi = X.min(0) - 6, X.max(0) + 6
+    g0, g1 = np.linspace(lo[0], hi[0], 401), np.linspace(lo[1], hi[1], 401)
+    grid = np.stack(np.meshgrid(g0, g1, indexing="ij"), -1).reshape(-1, 2)
+    dens = np.exp(fitted.score_samples(grid)).reshape(401, 401)
+    mass = np.trapezoid(np.trapezoid(dens, g1, axis=1), g0)
+    assert abs(mass - 1.0) < 1e-2
+
+
+@pytest.mark.parametrize("method", ["posterior", "variational"])
+def test_predict_proba_rows_sum_to_one_and_predict_is_argmax(fitted, method):
+    X, _ = _blobs(50, seed=2)
+    proba = fitted.predict_proba(X, method=method)
+    assert proba.shape == (50, 3) and proba.dtype == np.float64
+    assert (proba >= 0).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-12)
+    pred = fitted.predict(X, method=method)
+    assert pred.dtype == np.int64
+    np.testing.assert_array_equal(pred, proba.argmax(axis=1))
+
+
+def test_clusters_blobs_and_attributes(fitted):
+    X, y = _blobs()
+    assert adjusted_rand_score(y, fitted.labels_) > 0.95
+    np.testing.assert_array_equal(fitted.labels_, fitted.predict(X))
+    assert fitted.labels_.dtype == np.int64 and fitted.labels_.shape == (300,)
+    np.testing.assert_allclose(fitted.weights_, np.full(3, 1 / 3))
+    assert 0 < fitted.temperature_ <= 1
+    assert fitted.n_iter_ == len(fitted.history_) and fitted.n_iter_ >= 1
+    # q has been trained towards the exact posterior.
+    agree = fitted.predict(X, method="variational") == fitted.labels_
+    assert agree.mean() > 0.9
+
+
+def test_posterior_network_starts_as_the_exact_posterior():
+    """Before training (lr ~ 0, T = 1), q equals the initial mixture's exact posterior,
+    whose components sit on the k-means clusters."""
+    X, y = _blobs()
+    est = FlowMixtureClustering(**{**FAST, "lr": 1e-12, "max_epochs": 1,
+                                   "temperature_decay": 0.0}).fit(X)
+    np.testing.assert_allclose(est.predict_proba(X, method="variational"),
+                               est.predict_proba(X), atol=1e-6)
+    assert adjusted_rand_score(y, est.labels_) == 1.0
+
+
+def test_temperature_follows_the_annealing_schedule():
+    X, _ = _blobs(200)
+    est = FlowMixtureClustering(**{**FAST, "temperature_decay": 0.05,
+                                   "min_temperature": 0.2, "validation_fraction": 0.0,
+                                   "max_epochs": 2, "batch_size": 50}).fit(X)
+    steps = int(est.module_.n_steps)
+    assert steps == 8  # 2 epochs x 4 mini-batches
+    assert est.temperature_ == pytest.approx(max(0.2, math.exp(-0.05 * (steps - 1))))
+    flat = FlowMixtureClustering(**{**FAST, "temperature_decay": 0.0}).fit(X)
+    assert flat.temperature_ == 1.0
+
+
+def test_sample_labels_match_the_component_sampled(fitted):
+    S, labels = fitted.sample(900, random_state=0)
+    assert S.shape == (900, 2) and labels.shape == (900,) and labels.dtype == np.int64
+    assert np.all(np.diff(labels) >= 0)  # ordered by component, as GaussianMixture
+    counts = np.bincount(labels, minlength=3)
+    assert np.all(np.abs(counts / 900 - fitted.weights_) < 0.06)
+    # Well-separated components: each sample is most probable under its own component.
+    assert np.mean(fitted.predict(S) == labels) > 0.97
+    # Each component's samples follow that component: its density is the largest there.
+    log_joint = _independent_log_density(fitted, S.astype(np.float64))[1]
+    own = log_joint[np.arange(900), labels]
+    assert np.mean(own >= log_joint.max(axis=1) - 1e-12) > 0.97
+
+
+def test_sample_reproducible_and_leaves_global_rng(fitted):
+    torch_state = torch.get_rng_state()
+    np_state = np.random.get_state()[1].copy()
+    a, ya = fitted.sample(30, random_state=3)
+    b, yb = fitted.sample(30, random_state=3)
+    c, _ = fitted.sample(30, random_state=4)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ya, yb)
+    assert not np.allclose(a, c)
+    assert torch.equal(torch_state, torch.get_rng_state())
+    np.testing.assert_array_equal(np_state, np.random.get_state()[1])
+    with pytest.raises(ValueError, match="n_samples"):
+        fitted.sample(0)
+
+
+def _labels_with_unlabeled(y, n_per_class, seed=0):
+    """Keep ``n_per_class`` labels per class, -1 elsewhere; relabel classes so that the
+    label permutation is not the identity of any natural ordering."""
+    rng = np.random.RandomState(seed)
+    y_semi = np.full_like(y, -1)
+    for k in np.unique(y):
+        keep = rng.choice(np.flatnonzero(y == k), n_per_class, replace=False)
+        y_semi[keep] = (k + 1) % len(np.unique(y))
+    return y_semi
+
+
+def test_semi_supervised_labels_tie_components():
+    X, y = _blobs(300)
+    y_semi = _labels_with_unlabeled(y, 5)
+    est = FlowMixtureClustering(**{**FAST, "max_epochs": 5}).fit(X, y_semi)
+    labeled = y_semi >= 0
+    # Component k is the class labeled k: labeled rows and their blobs follow the labels.
+    np.testing.assert_array_equal(est.labels_[labeled], y_semi[labeled])
+    assert np.mean(est.labels_ == (y + 1) % 3) > 0.95
+    np.testing.assert_array_equal(est.fit_predict(X, y_semi), est.labels_)
+
+
+def test_all_unlabeled_equals_unsupervised(fitted):
+    X, _ = _blobs()
+    est = clone(fitted).fit(X, np.full(len(X), -1))
+    np.testing.assert_array_equal(est.score_samples(X), fitted.score_samples(X))
+
+
+def test_all_labeled_auto_ignores_y_and_true_trains_supervised(fitted):
+    X, y = _blobs()
+    flipped = (y + 1) % 3
+    # "auto": a y without -1 is ignored, as every scikit-learn clusterer ignores y.
+    ignored = clone(fitted).fit(X, flipped)
+    np.testing.assert_array_equal(ignored.score_samples(X), fitted.score_samples(X))
+    # True: a fully supervised fit; each component is its class.
+    supervised = clone(fitted).set_params(semi_supervised=True).fit(X, flipped)
+    assert np.mean(supervised.labels_ == flipped) > 0.98
+    # False: never uses y, even with -1 entries.
+    y_semi = _labels_with_unlabeled(y, 5)
+    off = clone(fitted).set_params(semi_supervised=False).fit(X, y_semi)
+    np.testing.assert_array_equal(off.score_samples(X), fitted.score_samples(X))
+
+
+def test_cross_validate_with_a_clustering_scorer_does_not_train_on_targets():
+    X, y = _blobs(240)
+    est = FlowMixtureClustering(**FAST)
+    scores = cross_validate(est, X, y, scoring="adjusted_rand_score", cv=2)["test_score"]
+    assert np.all(scores > 0.9)
+
+
+@pytest.mark.parametrize("y, match", [
+    (np.r_[np.full(299, -1), 3], "component index"),
+    (np.r_[np.full(299, -1), -2], "component index"),
+    (np.full(10, -1), "one label per row"),
+    (np.r_[np.full(299, -1), 0.5], "integer labels"),
+])
+def test_bad_labels_raise(y, match):
+    X, _ = _blobs()
+    with pytest.raises(ValueError, match=match):
+        FlowMixtureClustering(**FAST).fit(X, y)
+
+
+def test_string_labels_raise_when_semi_supervised_is_true():
+    X, _ = _blobs(30)
+    with pytest.raises(ValueError, match="integer labels"):
+        FlowMixtureClustering(**{**FAST, "semi_supervised": True}).fit(X, ["a"] * 30)
+
+
+def test_learned_weights_follow_cluster_sizes():
+    X, _ = make_blobs([320, 80], centers=[[-4, 0], [4, 0]], cluster_std=0.5,
+                      random_state=0)
+    est = FlowMixtureClustering(**{**FAST, "n_components": 2, "weight_prior": "learned",
+                                   "max_epochs": 40, "lr": 1e-2}).fit(X)
+    assert est.weights_.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(np.sort(est.weights_), [0.2, 0.8], atol=0.05)
+
+
+def test_bic_aic(fitted):
+    X, _ = _blobs()
+    n, ll = len(X), fitted.score(X) * len(X)
+    p = fitted._n_parameters()
+    total = sum(t.numel() for t in fitted.module_.flow.parameters())
+    assert 0 < p < total  # LU layers' unused triangles are not counted
+    assert fitted.bic(X) == pytest.approx(-2 * ll + p * np.log(n))
+    assert fitted.aic(X) == pytest.approx(-2 * ll + 2 * p)
+
+
+def test_same_random_state_gives_identical_fits_and_leaves_global_rng():
+    X, y = _blobs(200)
+    y_semi = _labels_with_unlabeled(y, 4)
+    torch_state = torch.get_rng_state()
+    np_state = np.random.get_state()[1].copy()
+    a = FlowMixtureClustering(**FAST).fit(X, y_semi).predict_proba(X)
+    b = FlowMixtureClustering(**FAST).fit(X, y_semi).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    c = FlowMixtureClustering(**{**FAST, "random_state": 1}).fit(X, y_semi).predict_proba(X)
+    assert not np.allclose(a, c)
+    assert torch.equal(torch_state, torch.get_rng_state())
+    np.testing.assert_array_equal(np_state, np.random.get_state()[1])
+
+
+def test_float32_trains_in_float32():
+    X, _ = _blobs(200)
+    est = FlowMixtureClustering(**FAST).fit(X.astype(np.float32))
+    assert next(est.module_.parameters()).dtype == torch.float32
+    assert est.score_samples(X).dtype == np.float64
+    assert est.sample(3, random_state=0)[0].dtype == np.float32
+    np.testing.assert_allclose(est.predict_proba(X).sum(1), 1.0, atol=1e-6)
+
+
+def test_warm_start_continues_the_schedule():
+    X, _ = _blobs(200)
+    est = FlowMixtureClustering(**{**FAST, "warm_start": True, "validation_fraction": 0.0})
+    est.fit(X)
+    steps = int(est.module_.n_steps)
+    est.fit(X)
+    assert int(est.module_.n_steps) == 2 * steps
+    assert est.temperature_ < 1.0
+
+
+def test_pickle_round_trip(fitted):
+    X, _ = _blobs(60, seed=5)
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.score_samples(X), fitted.score_samples(X))
+    for method in ["posterior", "variational"]:
+        np.testing.assert_array_equal(restored.predict_proba(X, method=method),
+                                      fitted.predict_proba(X, method=method))
+    for a, b in zip(restored.sample(7, random_state=0), fitted.sample(7, random_state=0)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(restored.labels_, fitted.labels_)
+
+
+def test_errors(fitted):
+    X, _ = _blobs(50)
+    unfitted = FlowMixtureClustering(**FAST)
+    for method in ("predict", "predict_proba", "score_samples", "score", "bic"):
+        with pytest.raises(NotFittedError):
+            getattr(unfitted, method)(X)
+    with pytest.raises(NotFittedError):
+        unfitted.sample(2)
+    with pytest.raises(ValueError, match="features"):
+        fitted.predict(X[:, :1])
+    with pytest.raises(ValueError, match="method"):
+        fitted.predict_proba(X, method="exact")
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fitted.score_samples(bad)
+    with pytest.raises(ValueError, match="NaN"):
+        FlowMixtureClustering(**FAST).fit(bad)
+    with pytest.raises(ValueError, match="n_components"):
+        FlowMixtureClustering(**{**FAST, "n_components": 5}).fit(X[:4])
+    with pytest.raises(ValueError, match="n_components"):
+        FlowMixtureClustering(**{**FAST, "n_components": 0}).fit(X)
+    with pytest.raises(ValueError, match="semi_supervised"):
+        FlowMixtureClustering(**{**FAST, "semi_supervised": "yes"}).fit(X)
