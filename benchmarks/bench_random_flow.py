@@ -23,26 +23,14 @@ Run: ``python benchmarks/bench_random_flow.py [--datasets ...] [--max-epochs N]`
 import argparse
 import time
 
-import numpy as np
 import torch
 
+from bench_density import load  # same folder: (X_train, X_test, optimum or None)
+
 from skflows import FlowDensity
-from skflows.datasets import (dequantize, load_optdigits, load_pendigits, make_toy,
-                              toy_entropy)
 from skflows.nn import coupling_flow
 
 TOYS = ("two_uniforms", "annulus", "split_gaussian")
-
-
-def load(name, seed=0):
-    """(X_train, X_test, optimum NLL or None)."""
-    if name in ("optdigits", "pendigits"):
-        data = load_optdigits() if name == "optdigits" else load_pendigits()
-        levels = 17 if name == "optdigits" else 101
-        X = dequantize(data.data, levels=levels, random_state=seed).astype(np.float32)
-        return X[~data.is_test], X[data.is_test], None
-    X = make_toy(name, 15000, random_state=seed).astype(np.float32)
-    return X[:10000], X[10000:], toy_entropy(name)
 
 
 def n_params(d, transform, hidden, n_layers):

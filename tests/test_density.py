@@ -1,7 +1,6 @@
 """Behaviour of FlowDensity: units, normalisation, sampling, latent maps, scikit-learn
 integration, persistence, determinism and errors."""
 
-import io
 import pickle
 import warnings
 

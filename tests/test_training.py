@@ -110,7 +110,7 @@ def loss_b(module, X):
 
 
 def test_phases_alternate_and_freeze_the_other_parameters():
-    from skflows._training import Phase, PhaseSchedule  # noqa: F401
+    from skflows._training import Phase
 
     X = np.ones((40, 1))
     module = TwoWeights()

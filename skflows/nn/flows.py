@@ -12,7 +12,7 @@ from .base import Transform
 from .coupling import AffineCoupling, SplineCoupling
 from .linear_flows import FixedAffine, LULinear, Permutation
 
-__all__ = ["StandardNormal", "Flow", "coupling_flow"]
+__all__ = ["StandardNormal", "Flow", "coupling_flow", "stack_couplings"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -113,6 +113,50 @@ class Flow(nn.Module):
         return self.inverse(z)[0]
 
 
+def stack_couplings(n_features: int, n_layers: int, make_coupling, *,
+                    permutation: str = "random", n_components: int | None = None,
+                    shift: torch.Tensor | None = None, scale: torch.Tensor | None = None,
+                    generator: torch.Generator | None = None) -> list[Transform]:
+    """The layer list shared by every coupling flow: an optional fixed standardisation,
+    then ``n_layers`` x (mixing layer, ``make_coupling(n_features)``).
+
+    Parameters
+    ----------
+    n_features : int
+    n_layers : int
+    make_coupling : callable
+        ``make_coupling(n_features) -> Transform``, called once per layer.
+    permutation : {"random", "reverse", "lu"}, default="random"
+        Mixing layer before each coupling (no reversal before the first one).
+    n_components : int or None, default=None
+    shift, scale : Tensor of shape (d,), optional
+    generator : torch.Generator, optional
+
+    Returns
+    -------
+    list of Transform
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``permutation``.
+    """
+    if permutation not in ("random", "reverse", "lu"):
+        raise ValueError(f"unknown permutation {permutation!r}")
+    transforms: list[Transform] = []
+    if shift is not None:
+        transforms.append(FixedAffine(shift, scale))
+    for i in range(n_layers):
+        if permutation == "lu":
+            transforms.append(LULinear(n_features, n_components, generator=generator))
+        elif permutation == "random":
+            transforms.append(Permutation.random(n_features, generator))
+        elif i > 0:
+            transforms.append(Permutation.reverse(n_features))
+        transforms.append(make_coupling(n_features))
+    return transforms
+
+
 def coupling_flow(
     n_features: int,
     *,
@@ -158,24 +202,14 @@ def coupling_flow(
     -------
     Flow
     """
-    transforms: list[Transform] = []
-    if shift is not None:
-        transforms.append(FixedAffine(shift, scale))
-    for i in range(n_layers):
-        if permutation == "lu":
-            transforms.append(LULinear(n_features, n_components, generator=generator))
-        elif permutation == "random":
-            transforms.append(Permutation.random(n_features, generator))
-        elif permutation == "reverse":
-            if i > 0:
-                transforms.append(Permutation.reverse(n_features))
-        else:
-            raise ValueError(f"unknown permutation {permutation!r}")
+    def coupling(n_features):
         if transform == "nsf":
-            transforms.append(SplineCoupling(n_features, hidden_dims, n_bins, tail_bound,
-                                             n_components))
-        elif transform == "realnvp":
-            transforms.append(AffineCoupling(n_features, hidden_dims, n_components))
-        else:
-            raise ValueError(f"unknown transform {transform!r}")
+            return SplineCoupling(n_features, hidden_dims, n_bins, tail_bound, n_components)
+        if transform == "realnvp":
+            return AffineCoupling(n_features, hidden_dims, n_components)
+        raise ValueError(f"unknown transform {transform!r}")
+
+    transforms = stack_couplings(n_features, n_layers, coupling, permutation=permutation,
+                                 n_components=n_components, shift=shift, scale=scale,
+                                 generator=generator)
     return Flow(transforms, StandardNormal(n_features))

@@ -39,9 +39,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Transform
-from .flows import Flow, StandardNormal
+from .flows import Flow, StandardNormal, stack_couplings
 from .linear import BatchedLinear
-from .linear_flows import FixedAffine, LULinear, Permutation
 from .splines import rational_quadratic_spline
 
 __all__ = ["LWTA", "StochasticSplineCoupling", "StochasticFlow", "lwta_flow",
@@ -368,19 +367,8 @@ def lwta_flow(n_features: int, *, n_layers: int = 5, hidden_dims: Sequence[int] 
     -------
     StochasticFlow
     """
-    transforms: list[Transform] = []
-    if shift is not None:
-        transforms.append(FixedAffine(shift, scale))
-    for i in range(n_layers):
-        if permutation == "lu":
-            transforms.append(LULinear(n_features, generator=generator))
-        elif permutation == "random":
-            transforms.append(Permutation.random(n_features, generator))
-        elif permutation == "reverse":
-            if i > 0:
-                transforms.append(Permutation.reverse(n_features))
-        else:
-            raise ValueError(f"unknown permutation {permutation!r}")
-        transforms.append(StochasticSplineCoupling(n_features, hidden_dims, n_competitors,
-                                                   n_bins, tail_bound))
+    transforms = stack_couplings(
+        n_features, n_layers,
+        lambda d: StochasticSplineCoupling(d, hidden_dims, n_competitors, n_bins, tail_bound),
+        permutation=permutation, shift=shift, scale=scale, generator=generator)
     return StochasticFlow(transforms, StandardNormal(n_features))
