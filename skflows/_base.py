@@ -146,8 +146,9 @@ class BaseFlowEstimator(BaseEstimator):
         net = self.net_ if warm else None
         n_before = len(net.history) if warm else 0
         cuda = [torch.device(device).index or 0] if device.startswith("cuda") else []
-        if hasattr(self, "n_iter_"):
-            del self.n_iter_
+        for stale in ("n_iter_", "_failed_module"):
+            if hasattr(self, stale):
+                delattr(self, stale)
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)
             if warm:
