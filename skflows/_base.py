@@ -115,6 +115,20 @@ class BaseFlowEstimator(BaseEstimator):
         return Z
 
     # ------------------------------------------------------------------ training
+    def _set_standardization(self, X: np.ndarray) -> None:
+        """Set ``mean_`` and ``scale_`` (per-feature, float64) from ``X``.
+
+        With ``standardize=False`` they are zeros and ones. Constant features get
+        scale 1, as in ``StandardScaler``, so the flow never divides by zero.
+        """
+        if self.standardize:
+            mean = X.mean(axis=0, dtype=np.float64)
+            scale = X.std(axis=0, dtype=np.float64)
+            scale[~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
+        else:
+            mean, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
+        self.mean_, self.scale_ = mean, scale
+
     def _seed(self) -> int:
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 

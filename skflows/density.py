@@ -283,14 +283,7 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
             X = X.astype(self._compute_dtype, copy=False)
         hidden = self._hidden_dims()
         if not warm:
-            if self.standardize:
-                mean = X.mean(axis=0, dtype=np.float64)
-                scale = X.std(axis=0, dtype=np.float64)
-                scale[~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
-            else:
-                mean = np.zeros(X.shape[1])
-                scale = np.ones(X.shape[1])
-            self.mean_, self.scale_ = mean, scale
+            self._set_standardization(X)
         d = X.shape[1]
 
         shift = torch.from_numpy(self.mean_) if self.standardize else None

@@ -592,13 +592,7 @@ class FlowMixtureClustering(ClusterMixin, DensityMixin, BaseFlowEstimator):
                              f"n_components={K}, n_samples={n}.")
         labels = self._labels(y, n)
         if not warm:
-            if self.standardize:
-                mean = X.mean(axis=0, dtype=np.float64)
-                scale = X.std(axis=0, dtype=np.float64)
-                scale[~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
-            else:
-                mean, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
-            self.mean_, self.scale_ = mean, scale
+            self._set_standardization(X)
         data = np.column_stack([X, labels.astype(X.dtype)])
         labeled = labels >= 0
         dtype = torch.float64 if X.dtype == np.float64 else torch.float32
