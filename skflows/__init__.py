@@ -3,6 +3,6 @@
 from .density import FlowDensity
 from .mixture import FlowMixtureClustering
 
-__version__ = "0.1.0.dev0"
+from ._version import __version__
 
 __all__ = ["FlowDensity", "FlowMixtureClustering", "__version__"]

@@ -4,6 +4,7 @@ device and seed handling, the call into the training engine, and batched inferen
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -14,10 +15,20 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._training import TrainingConfig, train_module
+from ._version import __version__
 
-__all__ = ["BaseFlowEstimator", "resolve_device"]
+__all__ = ["BaseFlowEstimator", "resolve_device", "IncompatibleVersionError"]
 
 _INFERENCE_BATCH_SIZE = 4096
+
+
+class IncompatibleVersionError(ValueError):
+    """A pickled estimator was saved by a skflows version this one cannot load."""
+
+
+def _release(version: str) -> tuple[str, ...]:
+    """The part of a version that must match for a pickle to load: ``major.minor``."""
+    return tuple(str(version).split(".")[:2])
 
 
 def resolve_device(device) -> str:
@@ -93,6 +104,32 @@ class BaseFlowEstimator(BaseEstimator):
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "n_iter_")
+
+    # ------------------------------------------------------------------ persistence
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_skflows_version"] = __version__
+        return state
+
+    def __setstate__(self, state):
+        """Restore a pickled estimator, refusing one from an incompatible release.
+
+        Raises
+        ------
+        IncompatibleVersionError
+            (a ``ValueError``) if the pickle was written by a skflows release whose
+            ``major.minor`` differs from the installed one (or by no skflows at all):
+            module layouts may differ between releases, so a silent load could give
+            wrong results. Refit the model, or install the version named in the message.
+        """
+        saved = state.pop("_skflows_version", None)
+        if saved is None or _release(saved) != _release(__version__):
+            raise IncompatibleVersionError(
+                f"This {type(self).__name__} was saved with skflows "
+                f"{saved or '(unknown version)'}, which the installed skflows "
+                f"{__version__} cannot load (pickles load only within the same "
+                f"major.minor release). Install skflows {saved} to use it, or refit.")
+        super().__setstate__(state)
 
     @property
     def module_(self) -> torch.nn.Module:
@@ -177,6 +214,16 @@ class BaseFlowEstimator(BaseEstimator):
                 # Keep the restored (finite) module inspectable, but do not look fitted.
                 self._failed_module = module
                 raise
+        # An epoch cut short by KeyboardInterrupt (skorch stops training and keeps the
+        # best weights so far) leaves a history row without a train loss: drop it.
+        complete = [row for row in net.history if "train_loss" in row]
+        if len(complete) < len(net.history):
+            del net.history[len(complete):]
+            warnings.warn(
+                f"{type(self).__name__}.fit was interrupted during epoch "
+                f"{len(complete) + 1}; the model keeps the weights of the best completed "
+                "epoch (or the last weights if none completed) and is usable.",
+                UserWarning, stacklevel=3)
         self.net_ = net
         self.history_ = [
             {"epoch": int(row["epoch"]), "train_loss": float(row["train_loss"]),

@@ -5,8 +5,8 @@ An estimator hands over a torch module, a loss function ``loss(module, X_batch) 
 method-specific behaviour (an annealed temperature, say), and an array; the engine owns the
 epoch loop (skorch's), mini-batching, shuffling with a private random stream, the
 validation split, early stopping with best-weights restore, gradient clipping, the
-progress bar and the guard against non-finite losses. No estimator writes its own epoch
-loop.
+progress bar and the guard against diverging (non-finite or exploding) losses. No
+estimator writes its own epoch loop.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from skorch.callbacks import Callback, EarlyStopping, GradientNormClipping, Prog
 from skorch.utils import noop
 from torch.utils.data import Dataset
 
-__all__ = ["TrainingConfig", "Phase", "PhaseSchedule", "train_module", "NonFiniteLossGuard",
+__all__ = ["TrainingConfig", "Phase", "PhaseSchedule", "train_module", "DivergenceGuard",
            "ArrayDataset", "BatchLoader"]
 
 
@@ -113,17 +113,33 @@ class _IndexSplit:
                 ArrayDataset(dataset.X, dataset.index[self.valid_index]))
 
 
-class NonFiniteLossGuard(Callback):
-    """Stop training on a non-finite training loss and restore finite weights.
+class DivergenceGuard(Callback):
+    """Stop a diverging fit and restore the weights it had before diverging.
+
+    A fit diverges when a training batch's loss is NaN or infinite, or when it grows far
+    above the loss of the first batch of the same phase (the untrained model's loss,
+    or the loss the warm-started model resumed from): ``loss > L0 + growth * max(1,
+    |L0|)``. Training only lowers the loss, so a thousandfold growth happens only when
+    the steps blow up (too large ``lr``): such a run can stay finite, with losses of
+    ``1e30`` nats and more, and would otherwise end as a silently broken model.
 
     The weights are snapshotted at the start of every epoch (one state-dict copy per
-    epoch); when a batch's loss is NaN or infinite the snapshot is loaded back and
-    :class:`FloatingPointError` is raised, naming the epoch and batch.
+    epoch); on divergence the snapshot is loaded back and :class:`FloatingPointError`
+    is raised, naming the epoch and batch.
+
+    Parameters
+    ----------
+    growth : float, default=1000.0
+        Allowed growth of the loss over its first value, relative to ``max(1, |L0|)``.
     """
+
+    def __init__(self, growth: float = 1000.0):
+        self.growth = growth
 
     def on_train_begin(self, net, **kwargs):
         self._batch = 0
         self._snapshot = None
+        self._reference = {}
 
     def on_train_end(self, net, **kwargs):
         self._snapshot = None
@@ -143,15 +159,19 @@ class NonFiniteLossGuard(Callback):
             return
         self._batch += 1
         loss = net.history[-1, "batches", -1, "train_loss"]
-        if not math.isfinite(loss):
-            net.module_.load_state_dict(self._snapshot)
-            epoch = len(net.history)
-            raise FloatingPointError(
-                f"The training loss became non-finite ({loss}) at epoch {epoch}, batch "
-                f"{self._batch}. The weights were restored to their finite values from the "
-                "start of that epoch. Lower `lr`, set `gradient_clip`, or check the data "
-                "for extreme values."
-            )
+        phase = net.history[-1].get("phase")
+        reference = self._reference.setdefault(phase, loss)
+        if math.isfinite(loss) and loss <= reference + self.growth * max(1.0, abs(reference)):
+            return
+        net.module_.load_state_dict(self._snapshot)
+        epoch = len(net.history)
+        what = (f"became non-finite ({loss})" if not math.isfinite(loss) else
+                f"diverged (it grew from {reference:.4g} at the first batch to {loss:.4g})")
+        raise FloatingPointError(
+            f"The training loss {what} at epoch {epoch}, batch {self._batch}. The "
+            "weights were restored to their finite values from the start of that epoch. "
+            "Lower `lr`, set `gradient_clip`, or check the data for extreme values."
+        )
 
 
 @dataclass
@@ -297,13 +317,14 @@ def train_module(module: torch.nn.Module, loss: Callable | Sequence[Phase], X: n
     Raises
     ------
     FloatingPointError
-        If the training loss becomes non-finite; the module keeps finite weights.
+        If the training loss becomes non-finite or explodes (see
+        :class:`DivergenceGuard`); the module keeps its weights from before.
     """
     rng = np.random.RandomState(config.seed)
     train_index, valid_index = _split_indices(len(X), config.validation_fraction, rng)
     has_valid = train_index is not None
     monitor = "valid_loss" if has_valid else "train_loss"
-    engine_callbacks = [("nan_guard", NonFiniteLossGuard())]
+    engine_callbacks = [("divergence_guard", DivergenceGuard())]
     if not callable(loss):
         engine_callbacks.append(("phases", PhaseSchedule(loss, key=monitor)))
         monitor, loss = "monitored_loss", loss[0].loss

@@ -149,9 +149,12 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
     agree. ``transform``/``inverse_transform`` use one such keyed draw, so they are not
     inverses of each other; ``sample`` draws winners in the generative direction.
 
-    Divergence: if the training loss becomes non-finite, fitting stops, the weights are
-    restored to their finite values from the start of that epoch and
-    :class:`FloatingPointError` is raised; the estimator is then not fitted.
+    Divergence: if the training loss becomes non-finite or grows a thousandfold over its
+    first value (too large ``lr``), fitting stops, the weights are restored to their
+    values from the start of that epoch and :class:`FloatingPointError` is raised; the
+    estimator is then not fitted. Interrupting ``fit`` (``KeyboardInterrupt``) stops
+    training early and keeps the weights of the best completed epoch, with a warning:
+    the estimator is fitted and usable.
 
     References
     ----------

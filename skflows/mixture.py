@@ -366,8 +366,10 @@ class FlowMixtureClustering(ClusterMixin, DensityMixin, BaseFlowEstimator):
     plane into two halves (thesis, results chapter), which a few labels fix.
 
     The compute dtype follows ``X`` at fit time. ``score`` is the mean log-likelihood per
-    sample, as ``GaussianMixture.score``. If the training loss becomes non-finite,
-    fitting stops with :class:`FloatingPointError` and the estimator is not fitted.
+    sample, as ``GaussianMixture.score``. If the training loss becomes non-finite
+    or grows a thousandfold over its first value, fitting stops with
+    :class:`FloatingPointError` and the estimator is not fitted. An interrupted ``fit``
+    (``KeyboardInterrupt``) keeps the best completed epoch's weights, with a warning.
 
     References
     ----------

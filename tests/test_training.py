@@ -1,5 +1,5 @@
 """The training engine on its own: batching, shuffling, splits, early stopping, the
-non-finite-loss guard."""
+divergence guard."""
 
 import numpy as np
 import pytest
@@ -91,6 +91,27 @@ def test_non_finite_loss_restores_weights_and_raises():
                      TrainingConfig(max_epochs=5, batch_size=8, validation_fraction=0.0,
                                     seed=0))
     assert torch.isfinite(module.w).all()
+
+
+def test_finite_but_exploding_loss_is_divergence():
+    # A huge learning rate on a quadratic: every step overshoots further, the loss stays
+    # finite for many steps but grows without bound.
+    X = np.random.RandomState(0).randn(64, 3)
+    module = Quadratic()
+    with pytest.raises(FloatingPointError, match="diverged .*grew from"):
+        train_module(module, quadratic_loss, X,
+                     TrainingConfig(max_epochs=50, lr=1e8, batch_size=8, gradient_clip=None,
+                                    validation_fraction=0.0, seed=0))
+    # Restored to the start of the epoch that diverged: the first, so the initial zeros.
+    np.testing.assert_array_equal(module.w.detach().numpy(), 0.0)
+
+
+def test_a_loss_that_decreases_from_a_large_start_is_not_divergence():
+    X = np.random.RandomState(0).randn(64, 3) * 1e3  # first loss ~ 3e6
+    net = train_module(Quadratic(), quadratic_loss, X,
+                       TrainingConfig(max_epochs=5, lr=10.0, batch_size=8,
+                                      validation_fraction=0.0, seed=0))
+    assert len(net.history) == 5
 
 
 class TwoWeights(torch.nn.Module):
