@@ -139,9 +139,15 @@ class BaseFlowEstimator(BaseEstimator):
 
     # ------------------------------------------------------------------ validation
     def _validate_input(self, X, *, reset: bool) -> np.ndarray:
-        """The one input-validation path: numeric, finite, dense, 2-D, right width."""
+        """The one input-validation path: numeric, finite, dense, 2-D, right width.
+
+        Float32 stays float32; anything else (float16, ints, bools, float64) becomes
+        float64. Rows come back C-ordered (a copy only for other layouts, such as the
+        column-major arrays pandas hands over), so the same values give the same model
+        whatever container held them.
+        """
         return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
-                             ensure_min_samples=2 if reset else 1)
+                             order="C", ensure_min_samples=2 if reset else 1)
 
     def _validate_latent(self, Z, n_columns: int) -> np.ndarray:
         """Validate arrays of another width (latent codes) as ``PCA.inverse_transform``."""
