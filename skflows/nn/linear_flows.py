@@ -43,10 +43,33 @@ class Permutation(Transform):
         return x.new_zeros(x.shape[:-1])
 
     def forward(self, x):
-        return x.index_select(-1, self.permutation), self._zeros(x)
+        return _permute(x, self.permutation, self.inverse_permutation), self._zeros(x)
 
     def inverse(self, y):
-        return y.index_select(-1, self.inverse_permutation), self._zeros(y)
+        return _permute(y, self.inverse_permutation, self.permutation), self._zeros(y)
+
+
+class _PermuteFeatures(torch.autograd.Function):
+    """``x[..., permutation]`` whose backward is the inverse permutation of the gradient:
+    a gather instead of autograd's zero-fill plus scatter-add of ``index_select``."""
+
+    @staticmethod
+    def forward(x, permutation, inverse_permutation):
+        return x.index_select(-1, permutation)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.inverse_permutation = inputs[2]
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.index_select(-1, ctx.inverse_permutation), None, None
+
+
+def _permute(x, permutation, inverse_permutation):
+    if not torch.is_grad_enabled() or not x.requires_grad:
+        return x.index_select(-1, permutation)
+    return _PermuteFeatures.apply(x, permutation, inverse_permutation)
 
 
 class LULinear(Transform):
@@ -76,6 +99,7 @@ class LULinear(Transform):
         lead = () if n_components is None else (n_components,)
         self.n_components = n_components
         self.register_buffer("permutation", torch.randperm(d, generator=generator))
+        self.register_buffer("inverse_permutation", torch.argsort(self.permutation))
         self.lower = nn.Parameter(torch.zeros(*lead, d, d))
         self.upper = nn.Parameter(torch.zeros(*lead, d, d))
         init = math.log(math.expm1(1.0 - self._eps))
@@ -92,10 +116,15 @@ class LULinear(Transform):
 
     def forward(self, x):
         lower, upper, diag = self._factors()
-        # y = P L U x + b, with P applied as an index permutation of the output.
-        h = torch.matmul(torch.matmul(x, upper.transpose(-1, -2)), lower.transpose(-1, -2))
-        inv_perm = torch.argsort(self.permutation)
-        y = h.index_select(-1, inv_perm) + self.bias
+        # y = P L U x + b: form the (K x) d x d matrix P L U once (rows of L U permuted),
+        # then one matmul over the rows of x, cheaper than two once n exceeds d.
+        weight = torch.matmul(lower, upper).index_select(-2, self.inverse_permutation)
+        if weight.dim() == 2:
+            y = torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), weight.T).view(x.shape)
+        elif x.dim() == 3:
+            y = torch.baddbmm(self.bias, x, weight.transpose(-1, -2))
+        else:
+            y = torch.matmul(x, weight.transpose(-1, -2)) + self.bias
         log_det = torch.log(diag).sum(-1)
         return y, log_det.unsqueeze(-1).expand(x.shape[:-1])
 
