@@ -161,13 +161,18 @@ class BaseFlowEstimator(BaseEstimator):
     def _set_standardization(self, X: np.ndarray) -> None:
         """Set ``mean_`` and ``scale_`` (per-feature, float64) from ``X``.
 
-        With ``standardize=False`` they are zeros and ones. Constant features get
-        scale 1, as in ``StandardScaler``, so the flow never divides by zero.
+        With ``standardize=False`` they are zeros and ones. Constant features (a spread
+        of at most 1e-12 of their mean: rounding noise) get scale 1, as in
+        ``StandardScaler``, so the flow never divides by zero; features whose values are
+        all tiny (1e-30, say) but vary are standardised like any other.
         """
         if self.standardize:
             mean = X.mean(axis=0, dtype=np.float64)
-            scale = X.std(axis=0, dtype=np.float64)
-            scale[~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
+            # Chunks of ~2**16 values: no temporary of the data's size (X may be a memmap).
+            step = max(1, 2**16 // X.shape[1])
+            scale = np.sqrt(sum(np.square(X[i:i + step] - mean).sum(axis=0)
+                                for i in range(0, len(X), step)) / len(X))
+            scale[~(scale > 1e-12 * np.abs(mean))] = 1.0
         else:
             mean, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
         self.mean_, self.scale_ = mean, scale
