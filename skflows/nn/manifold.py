@@ -1,0 +1,313 @@
+r"""Manifold-learning flows (M-flow, M_e-flow, PIE; Brehmer & Cranmer, NeurIPS 2020).
+
+An *outer* flow ``f: R^D -> R^D`` maps data to ``h = f(x)``; its first ``n`` coordinates
+``h_M`` are coordinates on a learned ``n``-dimensional manifold and the remaining
+``D - n`` coordinates ``h_perp`` measure the distance from it. The decoder (chart)
+``x = g(h_M) = f^{-1}([h_M, 0])`` maps ``R^n`` onto the manifold, and an *inner* flow
+``u = h_in(h_M)`` with base ``N(0, I_n)`` carries a normalised density on it
+(Brehmer & Cranmer 2020, Sec. 2, Eq. 2-5):
+
+    log p(x) = log p_U(u) + log |det dh_in/dh_M| - 1/2 log det(J_g^T J_g),
+
+where ``J_g = dx / dh_M`` is the ``D x n`` Jacobian of the decoder. :func:`chart_jacobian`
+computes ``J_g`` with ``n`` forward-mode Jacobian-vector products of the decoder (one
+batched pass over ``n`` copies of the batch), never the full ``D x D`` Jacobian, and
+:func:`gram_log_det` takes ``log det(J^T J)`` from a QR factorisation in float64.
+
+Pure torch: nothing here knows about numpy arrays or estimators.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from .base import Transform
+from .flows import Flow
+
+__all__ = ["ManifoldFlowModule", "FixedLinear", "align_chart", "chart_jacobian",
+           "gram_log_det"]
+
+_LOG_2PI = math.log(2.0 * math.pi)
+_FORWARD_AD_LOCK = threading.Lock()
+
+
+def chart_jacobian(fn: Callable[[torch.Tensor], torch.Tensor], h: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Value and Jacobian of a row-wise map ``R^n -> R^D`` by forward-mode AD.
+
+    The ``n`` tangents ``e_1, ..., e_n`` (each the same for every row) are pushed through
+    ``fn`` by :func:`torch.func.jvp` vectorised with :func:`torch.func.vmap`: the primal
+    pass runs once and the tangent passes once per column, so the cost is about that of
+    ``n + 1`` evaluations of ``fn`` on the batch, never ``D``. ``fn`` must treat rows
+    independently (true for every flow in :mod:`skflows.nn`), so that the tangent
+    ``e_k`` in every row gives each row's own ``k``-th Jacobian column. Works inside
+    ``torch.no_grad()``.
+
+    Parameters
+    ----------
+    fn : callable
+        Maps ``(N, n)`` to ``(N, D)``, row by row.
+    h : Tensor of shape (N, n)
+        Points at which to differentiate.
+
+    Returns
+    -------
+    value : Tensor of shape (N, D)
+        ``fn(h)``.
+    jacobian : Tensor of shape (N, D, n)
+        ``d fn(h)_i / d h_k`` for every row.
+    """
+    N, n = h.shape
+    tangents = torch.eye(n, dtype=h.dtype, device=h.device).unsqueeze(1).expand(n, N, n)
+
+    def push(tangent):
+        return torch.func.jvp(fn, (h,), (tangent,))
+
+    # torch's forward-mode AD levels are process-global: concurrent jvp calls from
+    # several threads corrupt each other's levels, so they take turns here.
+    with _FORWARD_AD_LOCK:
+        value, columns = torch.func.vmap(push, out_dims=(None, 0))(tangents.contiguous())
+    return value, columns.permute(1, 2, 0)
+
+
+def gram_log_det(jacobian: torch.Tensor) -> torch.Tensor:
+    """``log det(J^T J)`` for a batch of ``D x n`` matrices, in float64.
+
+    Computed as ``2 sum_k log |R_kk|`` from the QR factorisation ``J = Q R``, which
+    avoids forming ``J^T J`` (that would square the condition number).
+
+    Parameters
+    ----------
+    jacobian : Tensor of shape (N, D, n)
+        With ``D >= n``.
+
+    Returns
+    -------
+    Tensor of shape (N,), float64
+        ``log det(J^T J)`` in nats; ``-inf`` where ``J`` is rank-deficient.
+    """
+    r = torch.linalg.qr(jacobian.to(torch.float64), mode="r")[1]
+    return 2.0 * torch.log(torch.diagonal(r, dim1=-2, dim2=-1).abs()).sum(-1)
+
+
+class FixedLinear(Transform):
+    """Fixed invertible linear map ``y = x W^T`` (log-determinant ``log |det W|``).
+
+    Parameters
+    ----------
+    weight : Tensor of shape (d, d)
+        An invertible matrix.
+    """
+
+    def __init__(self, weight: torch.Tensor):
+        super().__init__()
+        weight = torch.as_tensor(weight)
+        self.register_buffer("weight", weight.clone())
+        self.register_buffer("weight_inverse", torch.linalg.inv(weight))
+        self.register_buffer("log_det", torch.linalg.slogdet(weight)[1])
+
+    def forward(self, x):
+        return x @ self.weight.T, self.log_det.expand(x.shape[:-1])
+
+    def inverse(self, y):
+        return y @ self.weight_inverse.T, (-self.log_det).expand(y.shape[:-1])
+
+
+def align_chart(flow: Flow, basis: torch.Tensor) -> FixedLinear:
+    """The fixed linear map that, put in front of ``flow``, makes ``flow``'s latent
+    coordinates equal to the coordinates in ``basis`` (up to a shift).
+
+    ``flow`` must be affine at its current weights, ``z = A x + b`` (true for the coupling
+    flows of :mod:`skflows.nn` at initialisation: couplings start as the identity, mixing
+    layers as permutations). The returned map is ``W = A^{-1} Q`` with ``Q = basis``, so
+    that ``flow(W x) = Q x + b``. With ``Q`` the principal axes of the (standardised)
+    data, the first ``n`` latent coordinates start as the first ``n`` principal
+    components: the initial manifold of a :class:`ManifoldFlowModule` is then the PCA
+    subspace.
+
+    Parameters
+    ----------
+    flow : Flow
+        A flow on ``R^d`` that is affine at its current weights.
+    basis : Tensor of shape (d, d)
+        Orthogonal matrix whose rows are the wanted latent directions, in order.
+
+    Returns
+    -------
+    FixedLinear
+    """
+    d = basis.shape[0]
+    with torch.no_grad():
+        probe = torch.cat([torch.zeros(1, d), torch.eye(d)]).to(basis)
+        z = flow(probe)[0]
+        A = (z[1:] - z[:1]).T  # columns: images of the unit vectors
+        return FixedLinear(torch.linalg.solve(A, basis))
+
+
+class ManifoldFlowModule(nn.Module):
+    r"""Outer flow + projection + inner flow: a chart of a learned manifold with a
+    normalised density on it (Brehmer & Cranmer 2020, Sec. 2-3).
+
+    Parameters
+    ----------
+    outer : Flow
+        Bijection ``f: R^D -> R^D`` in the data-to-latent direction (include the
+        standardisation as its first transform so that densities refer to data units).
+    inner : Flow
+        Flow ``h_in: R^n -> R^n`` on the manifold coordinates with base ``N(0, I_n)``.
+    n_components : int
+        Manifold dimension ``n`` (``1 <= n <= D``).
+    encoder : torch.nn.Module, optional
+        For M_e-flow: a network mapping standardised data ``(x - shift) / scale`` to the
+        manifold coordinates ``h_M`` directly. None (M-flow, PIE): ``h_M`` is the first
+        ``n`` coordinates of ``f(x)``, so encoder and decoder are exact inverses on the
+        manifold.
+    shift, scale : Tensor of shape (D,)
+        Standardisation of the data (used by the encoder and by
+        :meth:`standardized_residual`).
+    pie_epsilon : float, default=0.01
+        Standard deviation of the Gaussian on ``h_perp`` in the PIE density.
+    """
+
+    def __init__(self, outer: Flow, inner: Flow, n_components: int,
+                 encoder: nn.Module | None = None, shift: torch.Tensor | None = None,
+                 scale: torch.Tensor | None = None, pie_epsilon: float = 0.01):
+        super().__init__()
+        self.outer = outer
+        self.inner = inner
+        self.encoder = encoder
+        self.n_components = int(n_components)
+        d = outer.n_features
+        if not 1 <= self.n_components <= d:
+            raise ValueError(f"n_components={n_components} must be in [1, {d}].")
+        self.register_buffer("shift", torch.zeros(d) if shift is None
+                             else torch.as_tensor(shift).clone())
+        self.register_buffer("scale", torch.ones(d) if scale is None
+                             else torch.as_tensor(scale).clone())
+        self.pie_epsilon = float(pie_epsilon)
+
+    @property
+    def n_features(self) -> int:
+        return self.outer.n_features
+
+    # ------------------------------------------------------------------ maps
+    def chart(self, x: torch.Tensor) -> torch.Tensor:
+        """Manifold coordinates ``h_M`` of (the projection of) ``x``, shape ``(N, n)``."""
+        if self.encoder is not None:
+            return self.encoder((x - self.shift) / self.scale)
+        return self.outer(x)[0][..., : self.n_components]
+
+    def decode_chart(self, h: torch.Tensor) -> torch.Tensor:
+        """Point on the manifold with coordinates ``h_M``: ``f^{-1}([h_M, 0])``."""
+        pad = h.new_zeros(*h.shape[:-1], self.n_features - self.n_components)
+        return self.outer.inverse(torch.cat([h, pad], dim=-1))[0]
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Latent ``u = h_in(h_M(x))`` of the projection of ``x``, shape ``(N, n)``."""
+        return self.inner(self.chart(x))[0]
+
+    def decode(self, u: torch.Tensor) -> torch.Tensor:
+        """Point on the manifold with latent ``u``: ``g(h_in^{-1}(u))``, shape ``(N, D)``."""
+        return self.decode_chart(self.inner.inverse(u)[0])
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Projection of ``x`` onto the manifold, ``g(h_M(x))``."""
+        return self.decode_chart(self.chart(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encode(x)
+
+    def standardized_residual(self, x: torch.Tensor) -> torch.Tensor:
+        """``(x - reconstruct(x)) / scale``: the reconstruction residual in standardised
+        units, shape ``(N, D)``."""
+        return (x - self.reconstruct(x)) / self.scale
+
+    # ------------------------------------------------------------------ densities
+    def chart_log_prob(self, h: torch.Tensor) -> torch.Tensor:
+        """Density of the coordinates ``h_M`` under the inner flow, ``log p_U(u) +
+        log |det dh_in/dh_M|`` (nats); the D-phase training objective."""
+        return self.inner.log_prob(h)
+
+    def manifold_log_prob(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-density on the manifold at the projection of ``x``.
+
+        ``log p(x_hat) = log p_U(u) + log |det dh_in/dh_M| - 1/2 log det(J_g^T J_g)``
+        with ``J_g`` the ``D x n`` decoder Jacobian at ``h_M(x)`` (Brehmer & Cranmer
+        2020, Eq. 5), w.r.t. the ``n``-dimensional volume on the manifold in the units
+        of ``x``. The log-determinant is computed in float64 from ``n`` forward-mode
+        Jacobian-vector products.
+
+        Parameters
+        ----------
+        x : Tensor of shape (N, D)
+
+        Returns
+        -------
+        log_prob : Tensor of shape (N,), float64
+        x_hat : Tensor of shape (N, D)
+            The projection ``g(h_M(x))`` (the decoder's value, for free).
+        """
+        h = self.chart(x)
+        x_hat, jacobian = chart_jacobian(self.decode_chart, h)
+        log_prob = self.chart_log_prob(h).to(torch.float64) - 0.5 * gram_log_det(jacobian)
+        return log_prob, x_hat
+
+    def noisy_log_prob(self, x: torch.Tensor, noise_variance: float | None = None
+                       ) -> torch.Tensor:
+        """Log-density on ``R^D`` of the noisy-manifold model: a point on the manifold
+        displaced by isotropic Gaussian noise of variance ``s^2`` in the ``D - n``
+        off-manifold directions,
+
+            log p(x_hat) - ||x - x_hat||^2 / (2 s^2) - (D - n)/2 log(2 pi s^2),
+
+        exact when ``x_hat`` is the foot of the normal from ``x``.
+
+        Parameters
+        ----------
+        x : Tensor of shape (N, D)
+        noise_variance : float, optional
+            ``s^2``; None estimates it on the batch, ``mean ||x - x_hat||^2 / (D - n)``.
+
+        Returns
+        -------
+        Tensor of shape (N,), float64
+            Nats.
+        """
+        log_prob, x_hat = self.manifold_log_prob(x)
+        k = self.n_features - self.n_components
+        if k == 0:
+            return log_prob
+        r2 = (x - x_hat).to(torch.float64).pow(2).sum(-1)
+        if noise_variance is None:
+            tiny = torch.finfo(x.dtype).eps * float(self.scale.pow(2).mean())
+            noise_variance = (r2.mean() / k).clamp_min(tiny)
+        else:
+            noise_variance = torch.as_tensor(noise_variance, dtype=torch.float64,
+                                             device=x.device)
+        return (log_prob - 0.5 * r2 / noise_variance
+                - 0.5 * k * (torch.log(noise_variance) + _LOG_2PI))
+
+    def pie_log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """PIE log-density on ``R^D`` (Beitler et al. 2018; Brehmer & Cranmer 2020,
+        Sec. 2): ``log p_U(u) + log |det dh_in/dh_M| + log N(h_perp; 0, eps^2 I) +
+        log |det J_f(x)|`` in nats, with ``eps = pie_epsilon``. Shape ``(N,)``."""
+        h, log_det = self.outer(x)
+        h_m, h_perp = h[..., : self.n_components], h[..., self.n_components:]
+        eps = self.pie_epsilon
+        k = h_perp.shape[-1]
+        log_perp = (-0.5 * (h_perp / eps).pow(2).sum(-1)
+                    - k * (math.log(eps) + 0.5 * _LOG_2PI))
+        return self.chart_log_prob(h_m) + log_perp + log_det
+
+    def sample(self, n_samples: int, *, generator: torch.Generator | None = None
+               ) -> torch.Tensor:
+        """Draw ``n_samples`` points on the manifold: ``u ~ N(0, I_n)``, ``x = g(u)``."""
+        p = next(iter(self.parameters()))
+        u = self.inner.base.sample((n_samples,), dtype=p.dtype, device=p.device,
+                                   generator=generator)
+        return self.decode(u)
