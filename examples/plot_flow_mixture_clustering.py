@@ -23,7 +23,12 @@ It saves ``flow_mixture_pinwheel.png`` and ``flow_mixture_two_circles.png`` and 
 the adjusted Rand index (ARI) of every fit.
 
 Run: ``python examples/plot_flow_mixture_clustering.py`` (a few minutes on 2 CPU cores).
+With ``SKFLOWS_EXAMPLE_QUICK=1`` (as in the documentation build) the data sets are
+smaller and every mixture trains for a few epochs only, so the clusters are not the
+converged ones.
 """
+
+import os
 
 import matplotlib
 
@@ -37,6 +42,13 @@ from skflows import FlowMixtureClustering  # noqa: E402
 from skflows.datasets import make_pinwheel, make_two_circles  # noqa: E402
 
 SEED = 0
+#: Quick mode (documentation build): smaller data sets, few epochs.
+QUICK = os.environ.get("SKFLOWS_EXAMPLE_QUICK", "") not in ("", "0")
+MAX_EPOCHS = 5 if QUICK else 300
+PRETRAIN_EPOCHS = 5 if QUICK else 100  # 100: the estimator's default
+N_PINWHEEL = 640 if QUICK else 2560
+N_CIRCLES = 528 if QUICK else 1056
+GRID = 120 if QUICK else 300
 #: The pinwheel of the paper's experiments (Johnson et al. 2016 parameters).
 PINWHEEL = dict(n_arms=5, radial_std=0.3, tangential_std=0.05, rate=0.4)
 
@@ -44,15 +56,15 @@ PINWHEEL = dict(n_arms=5, radial_std=0.3, tangential_std=0.05, rate=0.4)
 def pinwheel_model():
     """Five small RealNVP components, as in the thesis (8 couplings, 8 hidden units)."""
     return FlowMixtureClustering(n_components=5, flow="realnvp", n_layers=8,
-                                 hidden_dims=(8,), max_epochs=300, batch_size=128,
-                                 random_state=SEED)
+                                 hidden_dims=(8,), max_epochs=MAX_EPOCHS, batch_size=128,
+                                 pretrain_epochs=PRETRAIN_EPOCHS, random_state=SEED)
 
 
 def circles_model():
     """Two spline-flow components; a ring needs a more flexible flow than a wing."""
     return FlowMixtureClustering(n_components=2, flow="nsf", n_layers=6,
-                                 hidden_dims=(32, 32), max_epochs=300, batch_size=128,
-                                 random_state=SEED)
+                                 hidden_dims=(32, 32), max_epochs=MAX_EPOCHS, batch_size=128,
+                                 pretrain_epochs=PRETRAIN_EPOCHS, random_state=SEED)
 
 
 def semi_supervised_labels(y, n_per_class, seed=SEED):
@@ -69,7 +81,7 @@ def plot_partition(ax, model, X, colors, title, marked=None, limits=None):
     """Points coloured by ``colors`` over the model's predicted cluster on a grid
     (``limits``: the ``(low, high)`` corners of the view, by default those of ``X``)."""
     lo, hi = limits if limits is not None else (X.min(0) - 0.3, X.max(0) + 0.3)
-    g0, g1 = np.meshgrid(np.linspace(lo[0], hi[0], 300), np.linspace(lo[1], hi[1], 300))
+    g0, g1 = np.meshgrid(np.linspace(lo[0], hi[0], GRID), np.linspace(lo[1], hi[1], GRID))
     grid = np.column_stack([g0.ravel(), g1.ravel()])
     k = getattr(model, "n_components", None)
     ax.contourf(g0, g1, model.predict(grid).reshape(g0.shape), levels=np.arange(k + 1) - 0.5,
@@ -87,14 +99,14 @@ def plot_partition(ax, model, X, colors, title, marked=None, limits=None):
 
 
 def pinwheel_figure():
-    X, y = make_pinwheel(2560, random_state=SEED, return_labels=True, **PINWHEEL)
+    X, y = make_pinwheel(N_PINWHEEL, random_state=SEED, return_labels=True, **PINWHEEL)
     flows = pinwheel_model().fit(X)
     gmm = GaussianMixture(5, random_state=SEED).fit(X)
     ari_flows = adjusted_rand_score(y, flows.labels_)
     ari_gmm = adjusted_rand_score(y, gmm.predict(X))
     print(f"pinwheel: FlowMixtureClustering ARI {ari_flows:.3f}, "
           f"GaussianMixture ARI {ari_gmm:.3f}")
-    samples, components = flows.sample(2560, random_state=SEED)
+    samples, components = flows.sample(N_PINWHEEL, random_state=SEED)
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.5))
     plot_partition(axes[0], flows, X, flows.labels_,
                    f"FlowMixtureClustering, K=5 (ARI {ari_flows:.3f})")
@@ -107,7 +119,7 @@ def pinwheel_figure():
 
 
 def circles_figure():
-    X, y = make_two_circles(1056, random_state=SEED, return_labels=True)
+    X, y = make_two_circles(N_CIRCLES, random_state=SEED, return_labels=True)
     y_semi = semi_supervised_labels(y, 16)
     unsupervised = circles_model().fit(X)
     semi = circles_model().fit(X, y_semi)

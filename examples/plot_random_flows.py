@@ -15,7 +15,12 @@ importance-weighted estimate). The test NLL and the true entropy (the optimum) a
 printed in each panel title. Saves ``random_flows.png``.
 
 Run: ``python examples/plot_random_flows.py`` (several minutes on 2 CPU cores).
+With ``SKFLOWS_EXAMPLE_QUICK=1`` (as in the documentation build) each flow sees 1000
+points for a few epochs, the grid is coarser and the LWTA flow's score uses 4 winner
+draws, so the panels only hint at the real result.
 """
+
+import os
 
 import matplotlib
 
@@ -27,16 +32,20 @@ from skflows import FlowDensity  # noqa: E402
 from skflows.datasets import make_toy, toy_entropy, toy_log_prob  # noqa: E402
 
 TOYS = ["two_uniforms", "annulus", "split_gaussian"]
-FLOWS = {"RealNVP": dict(flow="realnvp"), "NSF": dict(flow="nsf"),
-         "LWTA flow": dict(flow="lwta", n_eval_samples=32)}
 LIMITS = {"two_uniforms": 2.5, "annulus": 2.5, "split_gaussian": 5.0}
+#: Quick mode (documentation build): less data, few epochs, a coarser grid, fewer
+#: winner draws in the LWTA flow's importance-weighted score.
+QUICK = os.environ.get("SKFLOWS_EXAMPLE_QUICK", "") not in ("", "0")
+SETTINGS = dict(n_train=1000, n_test=500, max_epochs=3, grid_size=40) if QUICK else {}
+FLOWS = {"RealNVP": dict(flow="realnvp"), "NSF": dict(flow="nsf"),
+         "LWTA flow": dict(flow="lwta", n_eval_samples=4 if QUICK else 32)}
 
 
-def main(n_train=5000, max_epochs=80, grid_size=120):
+def main(n_train=5000, n_test=3000, max_epochs=80, grid_size=120):
     fig, axes = plt.subplots(len(TOYS), 1 + len(FLOWS), figsize=(12, 9))
     for row, name in enumerate(TOYS):
         X = make_toy(name, n_train, random_state=0).astype(np.float32)
-        X_test = make_toy(name, 3000, random_state=1).astype(np.float32)
+        X_test = make_toy(name, n_test, random_state=1).astype(np.float32)
         lim = LIMITS[name]
         g = np.linspace(-lim, lim, grid_size)
         grid = np.stack(np.meshgrid(g, g, indexing="xy"), -1).reshape(-1, 2)
@@ -62,4 +71,4 @@ def main(n_train=5000, max_epochs=80, grid_size=120):
 
 
 if __name__ == "__main__":
-    main()
+    main(**SETTINGS)
