@@ -1,8 +1,12 @@
 """skflows: normalizing flows and their relatives behind the scikit-learn API."""
 
+from .archetypes import DeepArchetypes
+from .autoencoder import CWAutoencoder
 from .density import FlowDensity
+from .manifold import ManifoldFlow
 from .mixture import FlowMixtureClustering
+from .outliers import FlowOutlierGenerator
 
 from ._version import __version__
 
-__all__ = ["FlowDensity", "FlowMixtureClustering", "__version__"]
+__all__ = ["CWAutoencoder", "DeepArchetypes", "FlowDensity", "FlowMixtureClustering", "ManifoldFlow", "FlowOutlierGenerator", "__version__"]

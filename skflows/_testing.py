@@ -2,20 +2,39 @@
 
 from __future__ import annotations
 
+from .density import FlowDensity
+
 __all__ = ["FAST_PARAMS", "EXPECTED_FAILED_CHECKS"]
 
 #: Tiny networks and a few epochs: enough to exercise every code path in unit tests.
 FAST_PARAMS: dict[str, dict] = {
+    "CWAutoencoder": dict(n_components=2, encoder_hidden_dims=(8,), decoder_hidden_dims=(8,),
+                          max_epochs=3, batch_size=64, device="cpu", random_state=0),
+    "DeepArchetypes": dict(n_archetypes=3, n_layers=2, hidden_dims=(8,), head_hidden_dims=(8,),
+                           n_bins=4, max_epochs=3, batch_size=64, device="cpu",
+                           random_state=0),
     "FlowDensity": dict(n_layers=2, hidden_dims=(8,), n_bins=4, max_epochs=3, batch_size=64,
                         device="cpu", random_state=0),
     "FlowMixtureClustering": dict(n_components=3, n_layers=2, hidden_dims=(8,), n_bins=4,
                                   posterior_hidden_dims=(8,), pretrain_epochs=3,
                                   max_epochs=3, batch_size=64, device="cpu",
                                   random_state=0),
+    "FlowOutlierGenerator": dict(flow_estimator=FlowDensity(n_layers=2, hidden_dims=(8,), n_bins=4,
+                                                            max_epochs=3, batch_size=64,
+                                                            device="cpu", random_state=0),
+                                 discriminator_hidden_dims=(8,), n_generated=64, max_epochs=3,
+                                 batch_size=64, device="cpu", random_state=0),
+    "ManifoldFlow": dict(n_components=1, n_layers_outer=2, n_layers_inner=1, hidden_dims=(8,),
+                         n_bins=4, encoder_hidden_dims=(8,), max_epochs=4, batch_size=64,
+                         device="cpu", random_state=0),
 }
 
 #: scikit-learn common checks expected to fail, with the reason (none at present).
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
+    "CWAutoencoder": {},
+    "DeepArchetypes": {},
     "FlowDensity": {},
     "FlowMixtureClustering": {},
+    "FlowOutlierGenerator": {},
+    "ManifoldFlow": {},
 }

@@ -2,12 +2,27 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skflows import FlowDensity, FlowMixtureClustering
+from skflows import CWAutoencoder, DeepArchetypes, FlowDensity, FlowMixtureClustering
+from skflows import FlowOutlierGenerator
+from skflows import ManifoldFlow
 from skflows._testing import EXPECTED_FAILED_CHECKS, FAST_PARAMS
 
-ESTIMATORS = [FlowDensity(**FAST_PARAMS["FlowDensity"]),
+ESTIMATORS = [CWAutoencoder(**FAST_PARAMS["CWAutoencoder"]),
+              FlowDensity(**FAST_PARAMS["FlowDensity"]),
               FlowDensity(**{**FAST_PARAMS["FlowDensity"], "flow": "lwta", "n_eval_samples": 4}),
-              FlowMixtureClustering(**FAST_PARAMS["FlowMixtureClustering"])]
+              FlowMixtureClustering(**FAST_PARAMS["FlowMixtureClustering"]),
+              FlowOutlierGenerator(**FAST_PARAMS["FlowOutlierGenerator"]),
+              FlowOutlierGenerator(**{**FAST_PARAMS["FlowOutlierGenerator"], "method": "extreme",
+                                      "score_kind": "logit"}),
+              FlowOutlierGenerator(**{**FAST_PARAMS["FlowOutlierGenerator"],
+                                      "flow_estimator": DeepArchetypes(
+                                          **FAST_PARAMS["DeepArchetypes"]),
+                                      "method": "dirichlet"}),
+              DeepArchetypes(**FAST_PARAMS["DeepArchetypes"]),
+              ManifoldFlow(**FAST_PARAMS["ManifoldFlow"]),
+              ManifoldFlow(**{**FAST_PARAMS["ManifoldFlow"], "variant": "pie"}),
+              ManifoldFlow(**{**FAST_PARAMS["ManifoldFlow"], "variant": "mflow_e",
+                              "schedule": "sequential"})]
 
 
 def _expected_failed_checks(estimator):

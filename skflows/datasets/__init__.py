@@ -5,11 +5,32 @@ Toy densities (:mod:`skflows.datasets._toy`) come as samplers
 :data:`TOY_DENSITIES`, :func:`make_toy`, :func:`toy_log_prob` and
 :func:`toy_entropy` dispatch by name. Real data: :func:`load_optdigits` and
 :func:`load_pendigits` (bundled UCI files, no download), :func:`load_penguins` and
-:func:`load_crabs` (small morphometric clustering benchmarks), and
-:func:`dequantize` for integer-valued data.
+:func:`load_crabs` (small morphometric clustering benchmarks), :func:`load_mnist5k`
+(5000 MNIST training digits), :func:`load_anomaly`
+(twelve UCI anomaly-detection benchmarks, :data:`ANOMALY_DATASETS`), and
+:func:`dequantize` for integer-valued data. Data with known archetypes
+(:mod:`skflows.datasets._simplex`): :func:`make_simplex` and the curved
+:func:`make_warped_triangle`. Data on known manifolds
+(:mod:`skflows.datasets._manifold`): :func:`make_gaussian_on_circle`,
+:func:`make_gaussian_on_sphere` and :func:`make_polynomial_surface`, with the true
+distance to the manifold.
 """
 
-from ._real import dequantize, load_crabs, load_optdigits, load_pendigits, load_penguins
+from ._real import load_coil20
+from ._real import (ANOMALY_DATASETS, dequantize, load_anomaly, load_crabs, load_mnist5k,
+                    load_optdigits, load_pendigits, load_penguins)
+from ._manifold import (
+    circle_distance,
+    gaussian_on_circle_log_prob,
+    make_gaussian_on_circle,
+    make_gaussian_on_sphere,
+    make_polynomial_surface,
+    polynomial_surface_distance,
+    polynomial_surface_log_prob,
+    sphere_distance,
+)
+from ._simplex import (make_simplex, make_warped_triangle, regular_simplex, warp_triangle,
+                       warped_triangle_barycentric, warped_triangle_boundary)
 from ._toy import (
     TOY_DENSITIES,
     annulus_log_prob,
@@ -35,10 +56,28 @@ from ._toy import (
 )
 
 __all__ = [
+    "load_coil20",
+    "make_gaussian_on_circle",
+    "gaussian_on_circle_log_prob",
+    "circle_distance",
+    "make_gaussian_on_sphere",
+    "sphere_distance",
+    "make_polynomial_surface",
+    "polynomial_surface_log_prob",
+    "polynomial_surface_distance",
+    "make_simplex",
+    "make_warped_triangle",
+    "warp_triangle",
+    "warped_triangle_barycentric",
+    "warped_triangle_boundary",
+    "regular_simplex",
+    "load_mnist5k",
     "load_optdigits",
     "load_pendigits",
     "load_penguins",
     "load_crabs",
+    "load_anomaly",
+    "ANOMALY_DATASETS",
     "dequantize",
     "TOY_DENSITIES",
     "make_toy",

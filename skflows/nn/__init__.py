@@ -22,3 +22,17 @@ from .lwta import LWTA, StochasticFlow, StochasticSplineCoupling, keyed_uniform,
 
 __all__ += ["LWTA", "StochasticFlow", "StochasticSplineCoupling", "keyed_uniform",
             "lwta_flow", "row_keys"]
+
+from .autoencoder import Autoencoder, feedforward_net  # noqa: E402
+
+__all__ += ["Autoencoder", "feedforward_net"]
+
+from .manifold import (FixedLinear, ManifoldFlowModule, align_chart, chart_jacobian,  # noqa: E402
+                       gram_log_det)
+
+__all__ += ["FixedLinear", "ManifoldFlowModule", "align_chart", "chart_jacobian",
+            "gram_log_det"]
+
+from .discriminator import Discriminator  # noqa: E402
+
+__all__ += ["Discriminator"]
