@@ -497,7 +497,9 @@ class FlowOutlierGenerator(OutlierMixin, OutlierScoresMixin, BaseFlowEstimator):
             return Discriminator(d, hidden, shift, scale)
 
         self._train(build, balanced_logistic_loss, pairs)
-        self._set_offset(X)
+        # Scores of the validated training array (not through score_samples, which would
+        # re-check feature names against an array).
+        self.offset_ = float(np.percentile(self._scores(X), 100.0 * self.contamination))
         return self
 
     # ------------------------------------------------------------------ outputs
@@ -540,6 +542,13 @@ class FlowOutlierGenerator(OutlierMixin, OutlierScoresMixin, BaseFlowEstimator):
         X = self._validate_input(X, reset=False)
         return self._batched(self.module_, X)
 
+    def _scores(self, X: np.ndarray) -> np.ndarray:
+        """``score_samples`` of an already validated array."""
+        logit = self._batched(self.module_, X)
+        if self._resolved_score_kind() == "logit":
+            return logit
+        return logit + self._log_contrast_density(X)
+
     def score_samples(self, X):
         """Outlier score: larger means more normal.
 
@@ -562,11 +571,8 @@ class FlowOutlierGenerator(OutlierMixin, OutlierScoresMixin, BaseFlowEstimator):
         ValueError
             On invalid input (NaN/inf, sparse, strings, wrong number of features).
         """
-        logit = self.discriminator_logit(X)
-        if self._resolved_score_kind() == "logit":
-            return logit
-        X = self._validate_input(X, reset=False)
-        return logit + self._log_contrast_density(X)
+        check_is_fitted(self)
+        return self._scores(self._validate_input(X, reset=False))
 
     def sample(self, n_samples=1, random_state=None):
         """Draw synthetic outliers in data space with the fitted flow and ``method``.
