@@ -202,30 +202,41 @@ def archetypal_objective(module: ArchetypalFlow, x: torch.Tensor, *,
         + archetype_loss_weight * share * archetype_loss
 
 
-def _furthest_sum(X: np.ndarray, k: int, start: int) -> np.ndarray:
+def _furthest_sum(X: np.ndarray, k: int, start: int, n_sweeps: int = 10) -> np.ndarray:
     """Indices of ``k`` rows picked by FurthestSum (Morup & Hansen 2012).
 
     Starting from row ``start``, repeatedly add the row with the largest sum of distances
     to the rows picked so far, until ``k`` rows are picked. The random starting row is
-    not extreme: it is then dropped, and the last row is picked from the sums of
-    distances to the other ``k - 1`` rows only (when ``X`` has more than ``k`` rows).
-    The indices are distinct.
+    not extreme, so (when ``X`` has more than ``k`` rows) each picked row, the start
+    first, is then re-picked in turn as the row farthest in sum from the other ``k - 1``,
+    sweeping until no pick changes (at most ``n_sweeps`` sweeps). The indices are
+    distinct.
     """
     n = len(X)
+    dist = np.empty((min(k, n), n))
 
-    def distances(i):
-        return np.sqrt(((X - X[i]) ** 2).sum(1))
+    def farthest(total, exclude):
+        masked = total.copy()
+        masked[exclude] = -np.inf
+        return int(np.argmax(masked))
 
     picked = [start]
-    total = distances(start)
+    dist[0] = np.sqrt(((X - X[start]) ** 2).sum(1))
     while len(picked) < min(k, n):
-        masked = np.where(np.isin(np.arange(n), picked), -np.inf, total)
-        picked.append(int(np.argmax(masked)))
-        total = total + distances(picked[-1])
+        nxt = farthest(dist[:len(picked)].sum(0), picked)
+        dist[len(picked)] = np.sqrt(((X - X[nxt]) ** 2).sum(1))
+        picked.append(nxt)
     if n > k:
-        total = total - distances(start)
-        masked = np.where(np.isin(np.arange(n), picked), -np.inf, total)
-        picked = picked[1:] + [int(np.argmax(masked))]
+        for _ in range(n_sweeps):
+            changed = False
+            for i in range(k):
+                others = [j for j in range(k) if j != i]
+                nxt = farthest(dist[others].sum(0), [picked[j] for j in others])
+                if nxt != picked[i]:
+                    picked[i], changed = nxt, True
+                    dist[i] = np.sqrt(((X - X[nxt]) ** 2).sum(1))
+            if not changed:
+                break
     return np.asarray(picked)
 
 

@@ -247,6 +247,17 @@ def test_furthest_sum_picks_the_corners():
     assert len(set(_furthest_sum(np.eye(3), 3, start=1).tolist())) == 3
 
 
+def test_furthest_sum_finds_the_corners_of_a_curved_triangle():
+    """Whatever the random start, the picks end near the three corners (the bottom of
+    the sagging edge is extreme too, and a single greedy pass can pick it)."""
+    X, _, V = make_warped_triangle(2000, random_state=2)
+    Xs = (X - X.mean(0)) / X.std(0)
+    for start in np.random.RandomState(0).choice(len(X), 10, replace=False):
+        found = X[_furthest_sum(Xs, 3, int(start))]
+        dist = np.sqrt(((found[:, None] - V[None]) ** 2).sum(-1))
+        assert dist.min(axis=0).max() < 0.15
+
+
 def test_sparsemax_is_the_projection_onto_the_simplex():
     rng = np.random.RandomState(0)
     u = torch.from_numpy(3 * rng.standard_normal((200, 4)))
