@@ -521,6 +521,7 @@ class ManifoldFlow(ClassNamePrefixFeaturesOutMixin, OutlierMixin, DensityMixin,
         n_epochs = self.max_epochs - (self._manifold_epochs() if self._two_stage() else 0)
         self._train(build, self._losses(), X, callbacks=self._callbacks(n_epochs))
         self._finish_history(previous)
+        self.__dict__.pop("_principal_axes", None)  # only needed to build the module
         k = d - self.n_components
         if k > 0:
             # Robust: the median of ||x - x_hat||^2 ~ s^2 chi2_k, so that training
