@@ -425,6 +425,14 @@ class CWAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseFlowE
         error : ndarray of shape (n_samples,), float64
             Sum over features of squared errors, in squared units of ``X`` (not
             standardised).
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If ``X`` holds NaN/inf, strings or sparse data, or has another
+            number of features than the data seen in ``fit``.
         """
         check_is_fitted(self)
         X = self._validate_input(X, reset=False)
@@ -449,6 +457,14 @@ class CWAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseFlowE
         -------
         float
             ``-mean(reconstruction_error(X))``.
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If ``X`` holds NaN/inf, strings or sparse data, or has another
+            number of features than the data seen in ``fit``.
         """
         return -float(np.mean(self.reconstruction_error(X)))
 
@@ -467,6 +483,13 @@ class CWAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseFlowE
         -------
         X : ndarray of shape (n_samples, n_features_in_)
             Samples in the units of the training data, in the compute dtype.
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If ``n_samples`` is not a positive integer.
         """
         check_is_fitted(self)
         if not isinstance(n_samples, numbers.Integral) or n_samples < 1:

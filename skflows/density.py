@@ -353,6 +353,14 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
         -------
         float
             ``mean(score_samples(X))``.
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If ``X`` holds NaN/inf, strings or sparse data, or has another
+            number of features than the data seen in ``fit``.
         """
         return float(np.mean(self.score_samples(X)))
 
@@ -367,6 +375,14 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
         -------
         Z : ndarray of shape (n_samples, n_features)
             Latent codes, in the dtype of ``X``.
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If ``X`` holds NaN/inf, strings or sparse data, or has another
+            number of features than the data seen in ``fit``.
         """
         check_is_fitted(self)
         X = self._validate_input(X, reset=False)
@@ -416,6 +432,13 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
         -------
         X : ndarray of shape (n_samples, n_features)
             Samples in the units of the training data, in the compute dtype.
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If ``n_samples`` is not a positive integer.
         """
         check_is_fitted(self)
         if not isinstance(n_samples, numbers.Integral) or n_samples < 1:

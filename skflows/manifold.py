@@ -618,6 +618,14 @@ class ManifoldFlow(ClassNamePrefixFeaturesOutMixin, OutlierMixin, DensityMixin,
         -------
         X_hat : ndarray of shape (n_samples, n_features)
             In the dtype of ``X``.
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If ``X`` holds NaN/inf, strings or sparse data, or has another
+            number of features than the data seen in ``fit``.
         """
         check_is_fitted(self)
         X = self._validate_input(X, reset=False)
@@ -634,6 +642,14 @@ class ManifoldFlow(ClassNamePrefixFeaturesOutMixin, OutlierMixin, DensityMixin,
         -------
         ndarray of shape (n_samples,), float64
             ``||x - x_hat||^2`` in squared units of ``X``.
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If ``X`` holds NaN/inf, strings or sparse data, or has another
+            number of features than the data seen in ``fit``.
         """
         check_is_fitted(self)
         X = self._validate_input(X, reset=False)
@@ -655,6 +671,14 @@ class ManifoldFlow(ClassNamePrefixFeaturesOutMixin, OutlierMixin, DensityMixin,
         -------
         ndarray of shape (n_samples,), float64
             Nats.
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If ``X`` holds NaN/inf, strings or sparse data, or has another
+            number of features than the data seen in ``fit``.
         """
         check_is_fitted(self)
         X = self._validate_input(X, reset=False)
@@ -703,6 +727,14 @@ class ManifoldFlow(ClassNamePrefixFeaturesOutMixin, OutlierMixin, DensityMixin,
         Returns
         -------
         float
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If ``X`` holds NaN/inf, strings or sparse data, or has another
+            number of features than the data seen in ``fit``.
         """
         return float(np.mean(self.score_samples(X)))
 
@@ -721,6 +753,13 @@ class ManifoldFlow(ClassNamePrefixFeaturesOutMixin, OutlierMixin, DensityMixin,
         -------
         X : ndarray of shape (n_samples, n_features)
             Points on the manifold (no off-manifold noise), in the compute dtype.
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If ``n_samples`` is not a positive integer.
         """
         check_is_fitted(self)
         if not isinstance(n_samples, numbers.Integral) or n_samples < 1:

@@ -632,6 +632,13 @@ class FlowMixtureClustering(ClusterMixin, DensityMixin, BaseFlowEstimator):
         -------
         labels : ndarray of shape (n_samples,), dtype int64
             ``labels_``.
+
+        Raises
+        ------
+        ValueError
+            On invalid input or labels, as :meth:`fit`.
+        FloatingPointError
+            If the training loss diverges, as :meth:`fit`.
         """
         return self.fit(X, y).labels_
 
@@ -743,6 +750,14 @@ class FlowMixtureClustering(ClusterMixin, DensityMixin, BaseFlowEstimator):
         -------
         float
             ``mean(score_samples(X))``.
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If ``X`` holds NaN/inf, strings or sparse data, or has another
+            number of features than the data seen in ``fit``.
         """
         return float(np.mean(self.score_samples(X)))
 
@@ -768,6 +783,14 @@ class FlowMixtureClustering(ClusterMixin, DensityMixin, BaseFlowEstimator):
         Returns
         -------
         bic : float
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If ``X`` holds NaN/inf, strings or sparse data, or has another
+            number of features than the data seen in ``fit``.
         """
         scores = self.score_samples(X)
         return float(-2.0 * scores.sum() + self._n_parameters() * np.log(len(scores)))
@@ -784,6 +807,14 @@ class FlowMixtureClustering(ClusterMixin, DensityMixin, BaseFlowEstimator):
         Returns
         -------
         aic : float
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If ``X`` holds NaN/inf, strings or sparse data, or has another
+            number of features than the data seen in ``fit``.
         """
         scores = self.score_samples(X)
         return float(-2.0 * scores.sum() + 2.0 * self._n_parameters())
