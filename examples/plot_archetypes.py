@@ -56,6 +56,8 @@ N_DIGITS = 800 if QUICK else None  # None: the whole UCI training part
 def linear_aa(X, k):
     """Linear archetypal analysis: archetypes and a function giving coefficients."""
     if AA is None:
+        print("archetypes is not installed (pip install archetypes): "
+              "the linear AA panels are left out")
         return None
     model = AA(k, init="furthest_sum", max_iter=300 if QUICK else 1000,
                random_state=SEED).fit(X)

@@ -121,7 +121,7 @@ fig.savefig("manifold_flow_sphere.png", dpi=110)
 
 # %%
 # COIL-20: one coordinate along each object's turntable loop
-# ---------------------------------------------------------
+# ----------------------------------------------------------
 # For each of four objects, a PCA of its 72 views to 8 dimensions, then a 1-D
 # ManifoldFlow. The plot shows the learned coordinate (``transform``) against the
 # rotation angle: neighbouring views get neighbouring coordinates, and the learned

@@ -101,7 +101,7 @@ class CWAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseFlowE
     ``N(0, I)``, so that its decoder is a generator.
 
     An encoder ``z = e(x)`` and a decoder ``x = d(z)`` (dense ReLU networks) minimise,
-    per mini-batch ``X`` of ``n`` rows,
+    per mini-batch ``X`` of ``n`` rows::
 
         cost = (1/n) sum_i ||x_i - d(e(x_i))||^2 + lambda_ * log d_cw^2(e(X), N(0, I))
 

@@ -13,7 +13,7 @@ __all__ = ["Autoencoder", "feedforward_net"]
 
 def feedforward_net(in_features: int, out_features: int, hidden_dims: Sequence[int],
                     output_activation: str = "linear") -> nn.Sequential:
-    """Dense network ``in -> hidden_1 -> ... -> out`` with ReLU between layers.
+    """Dense network from ``in_features`` through ``hidden_dims`` to ``out_features``, ReLU between layers.
 
     Layers use PyTorch's default (Kaiming-uniform) initialisation, so that an encoder
     does not start by mapping every input to the same code.
