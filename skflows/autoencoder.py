@@ -97,8 +97,10 @@ def _dims(value, name: str) -> tuple[int, ...]:
 
 
 class CWAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseFlowEstimator):
-    """Cramér-Wold autoencoder: a deterministic autoencoder whose latent is pushed to
-    ``N(0, I)``, so that its decoder is a generator.
+    """Cramér-Wold autoencoder: an autoencoder whose decoder generates from ``N(0, I)``.
+
+    A deterministic autoencoder whose latent is pushed to ``N(0, I)``, so that its
+    decoder is a generator.
 
     An encoder ``z = e(x)`` and a decoder ``x = d(z)`` (dense ReLU networks) minimise,
     per mini-batch ``X`` of ``n`` rows::

@@ -687,8 +687,9 @@ class ManifoldFlow(ClassNamePrefixFeaturesOutMixin, OutlierMixin, DensityMixin,
                              batch_size=self._jacobian_batch())
 
     def score_samples(self, X):
-        """Noisy-manifold log-density of each row: on-manifold density and distance
-        from the manifold combined (larger means more normal).
+        """Noisy-manifold log-density of each row (nats; larger means more normal).
+
+        The on-manifold density and the distance from the manifold combined.
 
         ``manifold_log_prob(x) - ||x - x_hat||^2 / (2 s^2) - (D - n)/2 log(2 pi s^2)``
         with ``s^2 = noise_variance_`` (see the class Notes).

@@ -143,8 +143,10 @@ def kummer_phi(s: torch.Tensor, dim: int) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- helpers
 def silverman_gamma(n_samples: int) -> float:
-    """Silverman's rule-of-thumb kernel variance for a unit-variance 1-D normal sample,
-    ``gamma = (4 / (3 n))^(2/5)``, the bandwidth used by Knop et al. (2020).
+    """Silverman's rule-of-thumb kernel variance ``gamma = (4 / (3 n))^(2/5)``.
+
+    The squared rule-of-thumb bandwidth for a unit-variance 1-D normal sample of size
+    ``n``: the bandwidth of the Cramer-Wold distance used by Knop et al. (2020).
 
     Parameters
     ----------
@@ -153,9 +155,33 @@ def silverman_gamma(n_samples: int) -> float:
 
     Returns
     -------
-    float
-        The kernel variance ``gamma``.
+    gamma : float
+        The kernel variance, in squared units of the (standardised) data; it decreases
+        like ``n^(-2/5)``.
+
+    Raises
+    ------
+    ValueError
+        If ``n_samples`` is not an int ``>= 1``.
+
+    References
+    ----------
+    .. [1] B. W. Silverman. Density Estimation for Statistics and Data Analysis.
+       Chapman & Hall, 1986, Sec. 3.4.2, Eq. 3.28 (the normal-reference bandwidth
+       ``h = (4 / (3 n))^(1/5) sigma``, about ``1.06 sigma n^(-1/5)``).
+    .. [2] S. Knop, P. Spurek, J. Tabor, I. Podolak, M. Mazur, S. Jastrzebski.
+       Cramer-Wold Auto-Encoder. JMLR 21, 2020 (this ``gamma`` as the smoothing
+       variance of the Cramer-Wold distance).
+
+    Examples
+    --------
+    >>> from skflows.metrics import silverman_gamma
+    >>> round(silverman_gamma(100), 4)
+    0.1778
     """
+    if isinstance(n_samples, (bool, np.bool_)) or not isinstance(n_samples, numbers.Integral) \
+            or n_samples < 1:
+        raise ValueError(f"n_samples must be an int >= 1, got {n_samples!r}.")
     return (4.0 / (3.0 * n_samples)) ** 0.4
 
 

@@ -43,8 +43,10 @@ def _is_archetypal(estimator) -> bool:
 
 
 class FlowOutlierGenerator(OutlierMixin, OutlierScoresMixin, BaseFlowEstimator):
-    """Synthetic outliers from the tails of a flow's latent space, and a discriminator
-    trained against them as an outlier detector.
+    """Synthetic outliers from a flow's latent tails, and a discriminator OOD detector.
+
+    Generates outliers from the tails of a flow's latent space and trains a
+    discriminator against them as an outlier detector.
 
     A normalizing flow maps the data to an approximately standard-normal latent whose
     tails are known exactly. ``fit``

@@ -70,6 +70,14 @@ def plot_history(history, ax=None, keys: Sequence[str] = _DEFAULT_KEYS, *, logy=
     ImportError
         If matplotlib is not installed.
 
+    References
+    ----------
+    .. [1] J. D. Hunter. Matplotlib: A 2D Graphics Environment. Computing in Science &
+       Engineering 9(3), 2007 (the plotting library).
+    .. [2] L. Prechelt. Early Stopping - But When? In Neural Networks: Tricks of the
+       Trade, LNCS 1524, Springer 1998 (reading training and validation curves
+       to stop training; the estimators' early stopping uses ``valid_loss``).
+
     Examples
     --------
     >>> import matplotlib

@@ -66,6 +66,26 @@ def uniform_directions(n_samples, n_features, random_state=None):
     -------
     V : ndarray of shape (n_samples, n_features), float64
         Rows of unit Euclidean norm.
+
+    Raises
+    ------
+    ValueError
+        If ``n_samples`` is not an int ``>= 0``, ``n_features`` not an int ``>= 1``, or
+        ``random_state`` cannot seed a :class:`numpy.random.RandomState`.
+
+    References
+    ----------
+    .. [1] M. E. Muller. A Note on a Method for Generating Points Uniformly on
+       N-Dimensional Spheres. Communications of the ACM 2(4), 1959 (normalised Gaussian
+       vectors are uniform on the sphere).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skflows.sampling import uniform_directions
+    >>> V = uniform_directions(4, 3, random_state=0)
+    >>> bool(np.allclose(np.linalg.norm(V, axis=1), 1.0))
+    True
     """
     n_samples = _positive_int(n_samples, "n_samples", 0)
     n_features = _positive_int(n_features, "n_features")
@@ -96,10 +116,31 @@ def chi_quantile(q, n_features):
     Returns
     -------
     r : float or ndarray, float64
-        ``r`` with ``P(||z|| <= r) = q``.
+        ``r`` with ``P(||z|| <= r) = q`` (latent units; ``0`` at ``q = 0``, ``inf`` at
+        ``q = 1``), a float for a scalar ``q``, else an array of the shape of ``q``.
+
+    Raises
+    ------
+    ValueError
+        If ``n_features`` is not an int ``>= 1``, or ``q`` is not numeric or has an
+        entry outside ``[0, 1]`` (NaN included).
+
+    References
+    ----------
+    .. [1] N. L. Johnson, S. Kotz, N. Balakrishnan. Continuous Univariate Distributions,
+       Vol. 1, 2nd ed., Wiley 1994, Ch. 18 (the chi distribution, the law of the norm
+       of a standard normal vector).
+
+    Examples
+    --------
+    >>> from skflows.sampling import chi_quantile
+    >>> round(chi_quantile(0.5, 1), 4)  # median of |z| for z ~ N(0, 1)
+    0.6745
     """
     n_features = _positive_int(n_features, "n_features")
     q = np.asarray(q, dtype=np.float64)
+    if not np.all((q >= 0.0) & (q <= 1.0)):
+        raise ValueError(f"q must hold probabilities in [0, 1], got {q!r}.")
     r = np.where(q > 0.5, stats.chi.isf(1.0 - q, n_features), stats.chi.ppf(q, n_features))
     return float(r) if r.ndim == 0 else r
 
@@ -140,7 +181,18 @@ def standard_normal_log_prob(Z):
     Returns
     -------
     log_prob : ndarray of shape (n_samples,), float64
-        ``-||z||^2 / 2 - (d / 2) log(2 pi)``.
+        ``-||z||^2 / 2 - (d / 2) log(2 pi)``, in nats.
+
+    Raises
+    ------
+    ValueError
+        If ``Z`` is not numeric or not 2-D.
+
+    References
+    ----------
+    .. [1] C. M. Bishop. Pattern Recognition and Machine Learning. Springer 2006,
+       Sec. 2.3, Eq. 2.43 (the multivariate Gaussian density; here ``mu = 0``,
+       ``Sigma = I``).
     """
     Z = _as_points(Z)
     return -0.5 * np.einsum("ij,ij->i", Z, Z) - 0.5 * Z.shape[1] * np.log(2.0 * np.pi)
@@ -239,7 +291,17 @@ def gaussian_shell_log_prob(Z, *, radius=None, quantile=None):
     Raises
     ------
     ValueError
-        For a thin shell (a single radius or quantile) or invalid bounds.
+        For a thin shell (a single radius or quantile) or invalid bounds, or if ``Z``
+        is not a numeric 2-D array.
+
+    References
+    ----------
+    .. [1] K.-T. Fang, S. Kotz, K. W. Ng. Symmetric Multivariate and Related
+       Distributions. Chapman & Hall, 1990, Ch. 2 (spherical laws: a uniform direction
+       independent of the radius, and the density ``p_R(r) / (|S^{d-1}| r^(d-1))``
+       they induce).
+    .. [2] N. L. Johnson, S. Kotz, N. Balakrishnan. Continuous Univariate Distributions,
+       Vol. 1, 2nd ed., Wiley 1994, Ch. 18 (chi quantiles for ``quantile`` bounds).
     """
     Z = _as_points(Z)
     d = Z.shape[1]
@@ -349,6 +411,23 @@ def gaussian_extremes_log_prob(Z, *, n_ref):
     Returns
     -------
     log_prob : ndarray of shape (n_samples,), float64
+        Log-density in nats (the density of the exact law; the ``"gumbel"``
+        approximation has none here).
+
+    Raises
+    ------
+    ValueError
+        If ``Z`` is not a numeric 2-D array or ``n_ref`` is not an int ``>= 1``.
+
+    References
+    ----------
+    .. [1] H. A. David, H. N. Nagaraja. Order Statistics, 3rd ed., Wiley 2003, Sec. 2.1
+       (the maximum of ``n`` draws has distribution function ``F^n`` and density
+       ``n F^(n-1) f``).
+    .. [2] K.-T. Fang, S. Kotz, K. W. Ng. Symmetric Multivariate and Related
+       Distributions. Chapman & Hall, 1990, Ch. 2 (spherical laws: a uniform direction
+       independent of the radius, and the density ``p_R(r) / (|S^{d-1}| r^(d-1))``
+       they induce).
     """
     Z = _as_points(Z)
     n_ref = _positive_int(n_ref, "n_ref")

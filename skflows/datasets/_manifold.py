@@ -103,9 +103,22 @@ def make_gaussian_on_circle(n_samples=1000, *, noise=0.01, phase=0.5 * math.pi,
 
     Returns
     -------
-    X : ndarray of shape (n_samples, 2)
-    phi : ndarray of shape (n_samples,)
-        Angles in ``[0, 2 pi)`` (only if ``return_latent``).
+    X : ndarray of shape (n_samples, 2), float64
+        The points.
+    phi : ndarray of shape (n_samples,), float64
+        Angles in ``[0, 2 pi)`` radians (only if ``return_latent``).
+
+    Raises
+    ------
+    ValueError
+        If ``n_samples`` is not an int ``>= 0``, ``noise < 0``, ``width <= 0``, a
+        parameter is not a finite real number, or ``random_state`` is invalid.
+
+    References
+    ----------
+    .. [1] J. Brehmer, K. Cranmer. Flows for Simultaneous Manifold Learning and Density
+       Estimation. NeurIPS 2020; arXiv:2003.13913, Sec. 4.1 (the Gaussian on
+       a circle / sphere, here its one-dimensional case).
     """
     n = _check_n_samples(n_samples)
     noise = _check_real(noise, "noise", low=0.0)
@@ -124,18 +137,33 @@ def circle_distance(X):
     Parameters
     ----------
     X : array-like of shape (n_samples, 2)
+        Points in the plane.
 
     Returns
     -------
-    ndarray of shape (n_samples,)
+    distance : ndarray of shape (n_samples,), float64
+        Euclidean distance to the circle, in the units of ``X``.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is not numeric, not of shape ``(n_samples, 2)``, or holds NaN or
+        infinity.
+
+    References
+    ----------
+    .. [1] J. Brehmer, K. Cranmer. Flows for Simultaneous Manifold Learning and Density
+       Estimation. NeurIPS 2020; arXiv:2003.13913, Sec. 4.1 (the distance to
+       the true manifold as a quality measure of generated samples).
     """
     X = _check_array(X, 2)
     return np.abs(np.linalg.norm(X, axis=1) - 1.0)
 
 
 def gaussian_on_circle_log_prob(X, *, phase=0.5 * math.pi, width=0.25 * math.pi):
-    """Log-density on the unit circle (w.r.t. arc length, nats) at the nearest circle
-    point of each row, i.e. at its angle.
+    """Log-density on the unit circle (w.r.t. arc length, nats) at each row's angle.
+
+    The density is evaluated at the nearest circle point of each row, i.e. at its angle.
 
     Parameters
     ----------
@@ -145,9 +173,22 @@ def gaussian_on_circle_log_prob(X, *, phase=0.5 * math.pi, width=0.25 * math.pi)
 
     Returns
     -------
-    ndarray of shape (n_samples,)
-        ``log p(phi)``, the wrapped-normal log-density of the angle (the circle has
-        radius 1, so arc length equals angle).
+    log_prob : ndarray of shape (n_samples,), float64
+        ``log p(phi)`` in nats, the wrapped-normal log-density of the angle (the circle
+        has radius 1, so arc length equals angle).
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is not numeric, not of shape ``(n_samples, 2)`` or holds NaN or
+        infinity, or ``width <= 0`` or ``phase`` is not a finite real number.
+
+    References
+    ----------
+    .. [1] J. Brehmer, K. Cranmer. Flows for Simultaneous Manifold Learning and Density
+       Estimation. NeurIPS 2020; arXiv:2003.13913, Sec. 4.1.
+    .. [2] K. V. Mardia, P. E. Jupp. Directional Statistics. Wiley 2000, Sec. 3.5
+       (the wrapped normal distribution; its density as a sum over windings).
     """
     X = _check_array(X, 2)
     width = _check_real(width, "width", low=0.0, low_strict=True)
@@ -187,9 +228,23 @@ def make_gaussian_on_sphere(n_samples=1000, *, noise=0.01, phases=(0.5 * math.pi
 
     Returns
     -------
-    X : ndarray of shape (n_samples, 3)
-    angles : ndarray of shape (n_samples, 2)
-        Only if ``return_latent``.
+    X : ndarray of shape (n_samples, 3), float64
+        The points.
+    angles : ndarray of shape (n_samples, 2), float64
+        The two angles in radians (only if ``return_latent``).
+
+    Raises
+    ------
+    ValueError
+        If ``n_samples`` is not an int ``>= 0``, ``noise`` is negative or not finite,
+        ``phases`` or ``widths`` is not a pair (``widths`` positive), or
+        ``random_state`` is invalid.
+
+    References
+    ----------
+    .. [1] J. Brehmer, K. Cranmer. Flows for Simultaneous Manifold Learning and Density
+       Estimation. NeurIPS 2020; arXiv:2003.13913, Sec. 4.1 (the Gaussian on
+       a sphere, here its two-dimensional case).
     """
     n = _check_n_samples(n_samples)
     noise = _check_real(noise, "noise", low=0.0)
@@ -213,10 +268,24 @@ def sphere_distance(X):
     Parameters
     ----------
     X : array-like of shape (n_samples, 3)
+        Points in space.
 
     Returns
     -------
-    ndarray of shape (n_samples,)
+    distance : ndarray of shape (n_samples,), float64
+        Euclidean distance to the sphere, in the units of ``X``.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is not numeric, not of shape ``(n_samples, 3)``, or holds NaN or
+        infinity.
+
+    References
+    ----------
+    .. [1] J. Brehmer, K. Cranmer. Flows for Simultaneous Manifold Learning and Density
+       Estimation. NeurIPS 2020; arXiv:2003.13913, Sec. 4.1 (the distance to
+       the true manifold as a quality measure of generated samples).
     """
     X = _check_array(X, 3)
     return np.abs(np.linalg.norm(X, axis=1) - 1.0)
@@ -307,9 +376,24 @@ def make_polynomial_surface(n_samples=1000, *, theta=0.0, noise=0.0, random_stat
 
     Returns
     -------
-    X : ndarray of shape (n_samples, 3)
-    z : ndarray of shape (n_samples, 2)
-        Only if ``return_latent``.
+    X : ndarray of shape (n_samples, 3), float64
+        The points.
+    z : ndarray of shape (n_samples, 2), float64
+        The latent coordinates (only if ``return_latent``).
+
+    Raises
+    ------
+    ValueError
+        If ``n_samples`` is not an int ``>= 0``, ``theta`` is outside ``[-1, 1]``,
+        ``noise`` is negative, a parameter is not a finite real number, or
+        ``random_state`` is invalid.
+
+    References
+    ----------
+    .. [1] J. Brehmer, K. Cranmer. Flows for Simultaneous Manifold Learning and Density
+       Estimation. NeurIPS 2020; arXiv:2003.13913, Sec. 4.2 and the appendix
+       on the data sets (the mixture on a polynomial surface; the constants here are
+       this project's own draw).
     """
     n = _check_n_samples(n_samples)
     noise = _check_real(noise, "noise", low=0.0)
@@ -376,12 +460,21 @@ def polynomial_surface_distance(X, *, method="euclidean"):
 
     Returns
     -------
-    ndarray of shape (n_samples,)
+    distance : ndarray of shape (n_samples,), float64
+        Distance to the surface, in the units of ``X``.
 
     Raises
     ------
     ValueError
         For an unknown ``method`` or malformed ``X``.
+
+    References
+    ----------
+    .. [1] J. Brehmer, K. Cranmer. Flows for Simultaneous Manifold Learning and Density
+       Estimation. NeurIPS 2020; arXiv:2003.13913, Sec. 4.2 (distance to the
+       true surface as a sample-quality measure; the vertical offset of their code).
+    .. [2] J. Nocedal, S. J. Wright. Numerical Optimization, 2nd ed. Springer 2006,
+       Sec. 10.3 (the Gauss-Newton method for nonlinear least squares).
     """
     X = _check_array(X, 3)
     if method == "vertical":
@@ -393,8 +486,9 @@ def polynomial_surface_distance(X, *, method="euclidean"):
 
 
 def polynomial_surface_log_prob(X, *, theta=0.0):
-    """True log-density on the surface (w.r.t. surface area, nats) at the nearest
-    surface point of each row.
+    """True log-density on the surface (w.r.t. surface area, nats) near each row.
+
+    The density is evaluated at the nearest surface point of each row.
 
     ``log p_z(z) - 1/2 log(1 + |grad phi(z)|^2)``: the latent mixture density divided by
     the area element of the chart ``z -> R (z, phi(z))``.
@@ -407,7 +501,21 @@ def polynomial_surface_log_prob(X, *, theta=0.0):
 
     Returns
     -------
-    ndarray of shape (n_samples,)
+    log_prob : ndarray of shape (n_samples,), float64
+        Log-density in nats w.r.t. the area on the surface, in the units of ``X``.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is not numeric, not of shape ``(n_samples, 3)`` or holds NaN or
+        infinity, or ``theta`` is outside ``[-1, 1]``.
+
+    References
+    ----------
+    .. [1] J. Brehmer, K. Cranmer. Flows for Simultaneous Manifold Learning and Density
+       Estimation. NeurIPS 2020; arXiv:2003.13913, Sec. 4.2.
+    .. [2] M. P. do Carmo. Differential Geometry of Curves and Surfaces. Prentice-Hall
+       1976, Sec. 2-5 (the area element ``sqrt(1 + |grad phi|^2)`` of a graph surface).
     """
     X = _check_array(X, 3)
     z, _ = _nearest_surface_point(X)

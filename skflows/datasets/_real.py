@@ -85,6 +85,12 @@ Fourth International Conference on Document Analysis and Recognition.
 """
 
 
+def _check_return_X_y(return_X_y):
+    if not isinstance(return_X_y, (bool, np.bool_)):
+        raise ValueError(f"return_X_y must be a bool, got {return_X_y!r}.")
+    return bool(return_X_y)
+
+
 def _load_npz(name):
     """Read the arrays of a bundled ``.npz`` file into a dict (no pickle)."""
     resource = files("skflows.datasets") / "data" / name
@@ -140,6 +146,11 @@ def load_optdigits(*, return_X_y=False):
         If ``return_X_y`` is True: ``data`` of shape (5620, 64) and ``target``
         of shape (5620,).
 
+    Raises
+    ------
+    ValueError
+        If ``return_X_y`` is not a bool.
+
     See Also
     --------
     dequantize : turn the integer counts into continuous data in [0, 1).
@@ -156,6 +167,7 @@ def load_optdigits(*, return_X_y=False):
     >>> digits.data.shape, int(digits.is_test.sum())
     ((5620, 64), 1797)
     """
+    return_X_y = _check_return_X_y(return_X_y)
     arrays = _load_npz("optdigits.npz")
     X = np.asarray(arrays["X"], dtype=np.float64)
     y = np.asarray(arrays["y"], dtype=np.int64)
@@ -217,6 +229,11 @@ def load_pendigits(*, return_X_y=False):
         If ``return_X_y`` is True: ``data`` of shape (10992, 16) and
         ``target`` of shape (10992,).
 
+    Raises
+    ------
+    ValueError
+        If ``return_X_y`` is not a bool.
+
     See Also
     --------
     dequantize : turn the integer coordinates into continuous data in [0, 1).
@@ -233,6 +250,7 @@ def load_pendigits(*, return_X_y=False):
     >>> X.shape
     (10992, 16)
     """
+    return_X_y = _check_return_X_y(return_X_y)
     arrays = _load_npz("pendigits.npz")
     X = np.asarray(arrays["X"], dtype=np.float64)
     y = np.asarray(arrays["y"], dtype=np.int64)
@@ -348,6 +366,11 @@ def load_penguins(*, return_X_y=False):
         If ``return_X_y`` is True: ``data`` of shape (342, 4) and ``target`` of
         shape (342,).
 
+    Raises
+    ------
+    ValueError
+        If ``return_X_y`` is not a bool.
+
     References
     ----------
     K. B. Gorman, T. D. Williams and W. R. Fraser (2014). PLoS ONE 9(3),
@@ -360,6 +383,7 @@ def load_penguins(*, return_X_y=False):
     >>> X.shape, int(y.max()) + 1
     ((342, 4), 3)
     """
+    return_X_y = _check_return_X_y(return_X_y)
     arrays = _load_npz("penguins.npz")
     X = np.asarray(arrays["X"], dtype=np.float64)
     y = np.asarray(arrays["y"], dtype=np.int64)
@@ -415,6 +439,11 @@ def load_crabs(*, return_X_y=False):
         If ``return_X_y`` is True: ``data`` of shape (200, 5) and ``target`` of
         shape (200,).
 
+    Raises
+    ------
+    ValueError
+        If ``return_X_y`` is not a bool.
+
     References
     ----------
     N. A. Campbell and R. J. Mahon (1974). Australian Journal of Zoology 22,
@@ -427,6 +456,7 @@ def load_crabs(*, return_X_y=False):
     >>> X.shape
     (200, 5)
     """
+    return_X_y = _check_return_X_y(return_X_y)
     arrays = _load_npz("crabs.npz")
     X = np.asarray(arrays["X"], dtype=np.float64)
     y = np.asarray(arrays["y"], dtype=np.int64)
@@ -510,6 +540,11 @@ def load_mnist5k(*, return_X_y=False):
         If ``return_X_y`` is True: ``data`` of shape (5000, 784) and ``target``
         of shape (5000,).
 
+    Raises
+    ------
+    ValueError
+        If ``return_X_y`` is not a bool.
+
     References
     ----------
     Y. LeCun, L. Bottou, Y. Bengio and P. Haffner (1998). Gradient-based
@@ -523,6 +558,7 @@ def load_mnist5k(*, return_X_y=False):
     >>> X.shape, X.dtype.name, int(X.max())
     ((5000, 784), 'float32', 255)
     """
+    return_X_y = _check_return_X_y(return_X_y)
     arrays = _load_npz("mnist5k.npz")
     X = np.asarray(arrays["X"], dtype=np.float32)
     y = np.asarray(arrays["y"], dtype=np.int64)
@@ -613,6 +649,11 @@ def load_coil20(*, return_X_y=False):
         If ``return_X_y`` is True: ``data`` of shape (1440, 1024) and ``target``
         of shape (1440,).
 
+    Raises
+    ------
+    ValueError
+        If ``return_X_y`` is not a bool.
+
     References
     ----------
     S. A. Nene, S. K. Nayar and H. Murase (1996). Columbia Object Image Library
@@ -625,6 +666,7 @@ def load_coil20(*, return_X_y=False):
     >>> coil.data.shape, coil.pose[:3].tolist()
     ((1440, 1024), [0, 1, 2])
     """
+    return_X_y = _check_return_X_y(return_X_y)
     arrays = _load_npz("coil20.npz")
     X = np.asarray(arrays["X"], dtype=np.float64) / 255.0
     y = np.asarray(arrays["y"], dtype=np.int64)

@@ -47,6 +47,13 @@ def _check_nonnegative(value, name):
     return float(value)
 
 
+def _check_bend(bend):
+    if isinstance(bend, (bool, np.bool_)) or not isinstance(bend, numbers.Real) \
+            or not np.isfinite(bend):
+        raise ValueError(f"bend must be a finite number, got {bend!r}.")
+    return float(bend)
+
+
 def _concentration(concentration, k):
     alpha = np.asarray(concentration, dtype=np.float64)
     if alpha.ndim == 0:
@@ -73,6 +80,28 @@ def regular_simplex(n_vertices):
     Returns
     -------
     V : ndarray of shape (n_vertices, n_vertices - 1), float64
+        One vertex per row, each of unit Euclidean norm, summing to the zero vector.
+
+    Raises
+    ------
+    ValueError
+        If ``n_vertices`` is not an int ``>= 1``.
+
+    References
+    ----------
+    .. [1] H. O. Lancaster. The Helmert Matrices. The American Mathematical Monthly
+       72(1), 1965 (the orthonormal Helmert basis of the sum-zero subspace).
+    .. [2] A. Cutler and L. Breiman. Archetypal Analysis. Technometrics 36(4), 1994
+       (the archetype simplex this generator serves; the construction of test
+       simplices from Helmert rows is this project's own).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skflows.datasets import regular_simplex
+    >>> V = regular_simplex(3)
+    >>> V.shape, bool(np.allclose(V @ V.T, [[1, -0.5, -0.5], [-0.5, 1, -0.5], [-0.5, -0.5, 1]]))
+    ((3, 2), True)
     """
     k = _check_int(n_vertices, "n_vertices", 1)
     helmert = np.zeros((k - 1, k))
@@ -180,10 +209,24 @@ def warp_triangle(X, *, bend=0.5):
     Returns
     -------
     Y : ndarray of shape (n_samples, 2), float64
+        Warped points.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is not numeric of shape ``(n_samples, 2)`` or ``bend`` is not a finite
+        number.
+
+    References
+    ----------
+    .. [1] A. Cutler and L. Breiman. Archetypal Analysis. Technometrics 36(4), 1994
+       (archetypes as the corners of a simplex containing the data; this warp, which
+       curves the simplex so that it is no longer convex, is this project's own).
     """
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[1] != 2:
         raise ValueError(f"X must have shape (n_samples, 2), got {X.shape}.")
+    bend = _check_bend(bend)
     return np.column_stack([np.sinh(X[:, 0]), X[:, 1] + bend * X[:, 0] ** 2])
 
 
@@ -206,10 +249,23 @@ def warped_triangle_barycentric(Y, *, bend=0.5):
     -------
     coefficients : ndarray of shape (n_samples, 3), float64
         Rows sum to 1; columns follow the archetypes of :func:`make_warped_triangle`.
+
+    Raises
+    ------
+    ValueError
+        If ``Y`` is not numeric of shape ``(n_samples, 2)`` or ``bend`` is not a finite
+        number.
+
+    References
+    ----------
+    .. [1] A. Cutler and L. Breiman. Archetypal Analysis. Technometrics 36(4), 1994,
+       Sec. 2 (a point's archetype weights: non-negative, summing to one); the inverse
+       warp is this project's own construction.
     """
     Y = np.asarray(Y, dtype=np.float64)
     if Y.ndim != 2 or Y.shape[1] != 2:
         raise ValueError(f"Y must have shape (n_samples, 2), got {Y.shape}.")
+    bend = _check_bend(bend)
     x1 = np.arcsinh(Y[:, 0])
     X = np.column_stack([x1, Y[:, 1] - bend * x1 ** 2])
     system = np.vstack([TRIANGLE.T, np.ones(3)])  # (3, 3): [V^T; 1] a = [x; 1]
@@ -231,6 +287,17 @@ def warped_triangle_boundary(n_points=100, *, bend=0.5):
     -------
     curve : ndarray of shape (3 * n_points + 1, 2), float64
         The three warped edges in order, closed (the last point equals the first).
+
+    Raises
+    ------
+    ValueError
+        If ``n_points`` is not an int ``>= 2`` or ``bend`` is not a finite number.
+
+    References
+    ----------
+    .. [1] A. Cutler and L. Breiman. Archetypal Analysis. Technometrics 36(4), 1994
+       (the method this data set tests; the warped triangle is this project's own
+       construction).
     """
     n = _check_int(n_points, "n_points", 2)
     s = np.linspace(0.0, 1.0, n, endpoint=False)[:, None]
@@ -273,6 +340,21 @@ def make_warped_triangle(n_samples=2000, *, concentration=1.0, bend=0.5, noise=0
     archetypes : ndarray of shape (3, 2), float64
         The warped corners ``warp_triangle(T)``.
 
+    Raises
+    ------
+    ValueError
+        If ``n_samples`` is not an int ``>= 1``, ``concentration`` is not positive (or
+        not 3 numbers), ``bend`` is not a finite number, or ``noise`` is negative.
+
+    References
+    ----------
+    .. [1] A. Cutler and L. Breiman. Archetypal Analysis. Technometrics 36(4), 1994
+       (linear archetypal analysis, which cannot represent this curved support).
+    .. [2] S. M. Keller, M. Samarin, F. Arend Torres, M. Wieser, V. Roth. Learning
+       Extremal Representations with Deep Archetypal Analysis. IJCV 129, 2021
+       (arXiv:1901.10799): archetypes in a learned latent space, the setting this
+       data set probes. The warped triangle itself is this project's own construction.
+
     Examples
     --------
     >>> import numpy as np
@@ -284,9 +366,7 @@ def make_warped_triangle(n_samples=2000, *, concentration=1.0, bend=0.5, noise=0
     n = _check_int(n_samples, "n_samples", 1)
     rng = check_random_state(random_state)
     alpha = _concentration(concentration, 3)
-    bend = float(bend)
-    if not np.isfinite(bend):
-        raise ValueError(f"bend must be finite, got {bend!r}.")
+    bend = _check_bend(bend)
     noise = _check_nonnegative(noise, "noise")
     A = rng.dirichlet(alpha, size=n)
     X = warp_triangle(A @ TRIANGLE, bend=bend)

@@ -929,6 +929,14 @@ def make_gaussian_ring(n_samples=1000, *, random_state=None, radius=2.0, std=0.2
     See Also
     --------
     gaussian_ring_log_prob : the exact log-density.
+
+    References
+    ----------
+    .. [1] W. Grathwohl, R. T. Q. Chen, J. Bettencourt, I. Sutskever, D. Duvenaud.
+       FFJORD: Free-form Continuous Dynamics for Scalable Reversible Generative
+       Models. ICLR 2019 (2-D toy densities; their "circles" toy has two rings, this
+       is the one-ring case of :func:`make_two_circles`, with a radial noise model of
+       this project's own).
     """
     n = _check_n_samples(n_samples)
     radii, std = _radial_params(_check_real(radius, "radius", low=0.0), std)
@@ -961,6 +969,15 @@ def gaussian_ring_log_prob(X, *, radius=2.0, std=0.2):
     ------
     ValueError
         If ``X`` is not of shape (n, 2) or a parameter is invalid.
+
+    References
+    ----------
+    .. [1] W. Grathwohl, R. T. Q. Chen, J. Bettencourt, I. Sutskever, D. Duvenaud.
+       FFJORD: Free-form Continuous Dynamics for Scalable Reversible Generative
+       Models. ICLR 2019 (the ring toys).
+    .. [2] N. L. Johnson, S. Kotz, N. Balakrishnan. Continuous Univariate
+       Distributions, Vol. 1, 2nd ed. Wiley 1994, Ch. 13 (normal distributions; the
+       truncated normal density ``phi((r - mu)/s) / (s Phi(mu/s))`` on ``r > 0``).
     """
     X = _check_points(X)
     radii, std = _radial_params(_check_real(radius, "radius", low=0.0), std)
@@ -1316,6 +1333,25 @@ def make_toy(name, n_samples=1000, *, random_state=None, **params):
         If the name is unknown or a parameter is invalid.
     TypeError
         If a parameter is not accepted by the toy.
+
+    References
+    ----------
+    .. [1] W. Grathwohl, R. T. Q. Chen, J. Bettencourt, I. Sutskever, D. Duvenaud.
+       FFJORD: Free-form Continuous Dynamics for Scalable Reversible Generative
+       Models. ICLR 2019 (eight gaussians, checkerboard, pinwheel, two moons,
+       circles).
+    .. [2] R. Cornish, A. Caterini, G. Deligiannidis, A. Doucet. Relaxing Bijectivity
+       Constraints with Continuously Indexed Normalising Flows. ICML 2020, appendix on
+       the 2-D experiments (two uniforms, annulus, split gaussian).
+    .. [3] M. J. Johnson, D. Duvenaud, A. B. Wiltschko, S. R. Datta, R. P. Adams.
+       Composing Graphical Models with Neural Networks for Structured Representations
+       and Fast Inference. NeurIPS 2016 (the pinwheel data).
+
+    Examples
+    --------
+    >>> from skflows.datasets import make_toy
+    >>> make_toy("8gaussians", 5, random_state=0).shape
+    (5, 2)
     """
     sampler, _ = TOY_DENSITIES[_resolve(name)]
     return sampler(n_samples, random_state=random_state, **params)
@@ -1345,6 +1381,15 @@ def toy_log_prob(name, X, **params):
     ValueError
         If the name is unknown, ``X`` is not of shape (n, 2) or a parameter
         is invalid.
+
+    References
+    ----------
+    .. [1] W. Grathwohl, R. T. Q. Chen, J. Bettencourt, I. Sutskever, D. Duvenaud.
+       FFJORD: Free-form Continuous Dynamics for Scalable Reversible Generative
+       Models. ICLR 2019 (the 2-D toys).
+    .. [2] R. Cornish, A. Caterini, G. Deligiannidis, A. Doucet. Relaxing Bijectivity
+       Constraints with Continuously Indexed Normalising Flows. ICML 2020, appendix on
+       the 2-D experiments (two uniforms, annulus, split gaussian).
     """
     key = _resolve(name)
     _, log_prob = TOY_DENSITIES[key]

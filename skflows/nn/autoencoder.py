@@ -13,7 +13,9 @@ __all__ = ["Autoencoder", "feedforward_net"]
 
 def feedforward_net(in_features: int, out_features: int, hidden_dims: Sequence[int],
                     output_activation: str = "linear") -> nn.Sequential:
-    """Dense network from ``in_features`` through ``hidden_dims`` to ``out_features``, ReLU between layers.
+    """Dense network from ``in_features`` to ``out_features`` with ReLU between layers.
+
+    The hidden layers have the widths ``hidden_dims``.
 
     Layers use PyTorch's default (Kaiming-uniform) initialisation, so that an encoder
     does not start by mapping every input to the same code.
@@ -30,7 +32,22 @@ def feedforward_net(in_features: int, out_features: int, hidden_dims: Sequence[i
     Returns
     -------
     torch.nn.Sequential
-        Linear and ReLU layers (and a final Sigmoid if requested).
+        Linear and ReLU layers (and a final Sigmoid if requested), mapping
+        ``(..., in_features)`` to ``(..., out_features)``.
+
+    Raises
+    ------
+    ValueError
+        If ``output_activation`` is neither ``"linear"`` nor ``"sigmoid"``.
+
+    References
+    ----------
+    .. [1] K. He, X. Zhang, S. Ren, J. Sun. Delving Deep into Rectifiers: Surpassing
+       Human-Level Performance on ImageNet Classification. ICCV 2015, Sec. 2.2 (the
+       fan-in scaled initialisation behind PyTorch's default).
+    .. [2] S. Knop, P. Spurek, J. Tabor, I. Podolak, M. Mazur, S. Jastrzebski.
+       Cramer-Wold Auto-Encoder. JMLR 21, 2020 (dense ReLU encoder and decoder of the
+       CWAE experiments).
     """
     dims = [in_features, *hidden_dims]
     layers: list[nn.Module] = []
@@ -56,6 +73,15 @@ class Autoencoder(nn.Module):
         Maps codes back to standardised data.
     shift, scale : Tensor of shape (n_features,), optional
         Fixed standardisation of the data side (zeros and ones when None).
+
+    References
+    ----------
+    .. [1] G. E. Hinton, R. R. Salakhutdinov. Reducing the Dimensionality of Data with
+       Neural Networks. Science 313(5786), 2006 (deterministic encoder-decoder trained
+       on the squared reconstruction error).
+    .. [2] S. Knop, P. Spurek, J. Tabor, I. Podolak, M. Mazur, S. Jastrzebski.
+       Cramer-Wold Auto-Encoder. JMLR 21, 2020 (the autoencoder whose codes the
+       Cramer-Wold term pulls towards ``N(0, I)``).
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module,
@@ -67,21 +93,67 @@ class Autoencoder(nn.Module):
         self.register_buffer("scale", torch.as_tensor(1.0 if scale is None else scale))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Latent codes ``z``, shape ``(n, n_components)``."""
+        """Latent codes ``z = e((x - shift) / scale)``.
+
+        Parameters
+        ----------
+        x : Tensor of shape (n_samples, n_features)
+            Points in the units of the data.
+
+        Returns
+        -------
+        z : Tensor of shape (n_samples, n_components)
+            Codes.
+
+        Raises
+        ------
+        RuntimeError
+            If the width or dtype of ``x`` does not fit the standardisation and the
+            encoder (raised by torch).
+        """
         return self.encoder((x - self.shift) / self.scale)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Reconstructions in data units, shape ``(n, n_features)``."""
+        """Points in data units, ``x = shift + scale * d(z)``.
+
+        Parameters
+        ----------
+        z : Tensor of shape (n_samples, n_components)
+            Codes.
+
+        Returns
+        -------
+        x : Tensor of shape (n_samples, n_features)
+            Decoded points in the units of the data.
+
+        Raises
+        ------
+        RuntimeError
+            If the width or dtype of ``z`` does not match the decoder's first layer
+            (raised by torch).
+        """
         return self.shift + self.scale * self.decoder(z)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Codes and per-row squared reconstruction errors in standardised units.
 
+        Parameters
+        ----------
+        x : Tensor of shape (n_samples, n_features)
+            Points in the units of the data.
+
         Returns
         -------
-        z : Tensor of shape (n, n_components)
-        squared_error : Tensor of shape (n,)
-            ``||(x - shift) / scale - d(z)||^2``.
+        z : Tensor of shape (n_samples, n_components)
+            Codes ``e((x - shift) / scale)``.
+        squared_error : Tensor of shape (n_samples,)
+            ``||(x - shift) / scale - d(z)||^2`` (standardised units squared).
+
+        Raises
+        ------
+        RuntimeError
+            If the width or dtype of ``x`` does not fit the standardisation and the
+            encoder (raised by torch).
         """
         xs = (x - self.shift) / self.scale
         z = self.encoder(xs)

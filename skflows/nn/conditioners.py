@@ -31,6 +31,15 @@ class MLP(nn.Module):
     n_components : int or None, default=None
         Number of independent networks evaluated in one batched pass (inputs then have
         shape ``(K, n, in_features)``).
+
+    References
+    ----------
+    .. [1] D. P. Kingma, P. Dhariwal. Glow: Generative Flow with Invertible 1x1
+       Convolutions. NeurIPS 2018, Sec. 3.3 (zero initialisation of the last layer of
+       each coupling network, so that every coupling starts as the identity).
+    .. [2] L. Dinh, J. Sohl-Dickstein, S. Bengio. Density Estimation Using Real NVP.
+       ICLR 2017, Sec. 3.3 (the scale and translation functions ``s``, ``t`` of a
+       coupling layer are arbitrary networks of the identity half).
     """
 
     def __init__(self, in_features: int, out_features: int, hidden_dims: Sequence[int],
@@ -45,4 +54,24 @@ class MLP(nn.Module):
         self.hidden_dims = tuple(hidden_dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Evaluate the network.
+
+        Parameters
+        ----------
+        x : Tensor of shape (..., n_samples, in_features)
+            Inputs; with ``n_components=K`` exactly ``(K, n_samples, in_features)``.
+            Same dtype as the weights.
+
+        Returns
+        -------
+        out : Tensor of shape (..., n_samples, out_features)
+            Network outputs (all zero at initialisation).
+
+        Raises
+        ------
+        RuntimeError
+            If the last axis of ``x`` does not have ``in_features`` entries, its dtype
+            differs from the weights', or (with ``n_components=K``) ``x`` is not of
+            shape ``(K, n_samples, in_features)`` (raised by torch).
+        """
         return self.net(x)

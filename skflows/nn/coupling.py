@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .base import Transform
+from .base import Transform, _check_features
 from .conditioners import MLP
 from .splines import rational_quadratic_spline
 
@@ -36,19 +36,65 @@ class _Coupling(Transform):
         raise NotImplementedError  # pragma: no cover
 
     def _couple(self, x: torch.Tensor, inverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        _check_features(x, self.n_features, "y" if inverse else "x")
         x_id, x_tr = x[..., : self.n_identity], x[..., self.n_identity:]
         y_tr, log_det = self._elementwise(x_tr, self._params(x_id), inverse)
         return torch.cat([x_id, y_tr], dim=-1), log_det.sum(dim=-1)
 
     def forward(self, x):
+        """Couple in the data-to-latent direction: ``y_A = x_A``, ``y_B = tau(x_B; c(x_A))``.
+
+        Parameters
+        ----------
+        x : Tensor of shape (..., n_samples, n_features)
+            Points; with ``n_components=K`` exactly ``(K, n_samples, n_features)``.
+            Same dtype as the conditioner weights.
+
+        Returns
+        -------
+        y : Tensor of shape (..., n_samples, n_features)
+            The first ``n_features // 2`` coordinates unchanged, the others transformed.
+        log_det_jacobian : Tensor of shape (..., n_samples)
+            ``log |det dy/dx|`` in nats (sum over the transformed coordinates).
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``x`` does not have ``n_features`` entries.
+        RuntimeError
+            If the dtype of ``x`` differs from the conditioner weights', or (with
+            ``n_components=K``) the leading axis of ``x`` is not ``K`` (raised by torch).
+        """
         return self._couple(x, inverse=False)
 
     def inverse(self, y):
+        """Undo :meth:`forward`: ``x_A = y_A``, ``x_B = tau^{-1}(y_B; c(y_A))``.
+
+        Parameters
+        ----------
+        y : Tensor of shape (..., n_samples, n_features)
+            Latent points; with ``n_components=K`` exactly ``(K, n_samples, n_features)``.
+
+        Returns
+        -------
+        x : Tensor of shape (..., n_samples, n_features)
+            Pre-images.
+        log_det_jacobian : Tensor of shape (..., n_samples)
+            ``log |det dx/dy|`` in nats.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``y`` does not have ``n_features`` entries.
+        RuntimeError
+            If the dtype of ``y`` differs from the conditioner weights', or (with
+            ``n_components=K``) the leading axis of ``y`` is not ``K`` (raised by torch).
+        """
         return self._couple(y, inverse=True)
 
 
 class AffineCoupling(_Coupling):
-    """Affine coupling layer (RealNVP; Dinh, Sohl-Dickstein & Bengio, ICLR 2017, Eq. 6-9).
+    """Affine coupling layer (RealNVP; Dinh, Sohl-Dickstein & Bengio, ICLR 2017, Sec. 3).
 
     ``y_B = x_B * exp(s(x_A)) + t(x_A)`` with a bounded log-scale
     ``s = c * tanh(s_raw / c)`` (``c = scale_bound``), so the scale lies in
@@ -65,6 +111,15 @@ class AffineCoupling(_Coupling):
         Number of independent flows on a leading axis.
     scale_bound : float, default=2.0
         Bound ``c`` of the log-scale.
+
+    References
+    ----------
+    .. [1] L. Dinh, J. Sohl-Dickstein, S. Bengio. Density Estimation Using Real NVP.
+       ICLR 2017, Sec. 3.2-3.4, Eq. 4-9 (affine coupling, its triangular Jacobian with
+       ``log |det| = sum_j s_j(x_A)``, the inverse and the masked form).
+    .. [2] L. Ardizzone, C. Luth, J. Kruse, C. Rother, U. Kothe. Guided Image
+       Generation with Conditional Invertible Neural Networks. arXiv:1907.02392, 2019
+       (soft clamping of the log-scale, there with ``arctan``; here with ``tanh``).
     """
 
     n_params = 2
@@ -103,6 +158,15 @@ class SplineCoupling(_Coupling):
         Half-width of the spline domain (in the flow's input units).
     n_components : int or None, default=None
         Number of independent flows on a leading axis.
+
+    References
+    ----------
+    .. [1] C. Durkan, A. Bekasov, I. Murray, G. Papamakarios. Neural Spline Flows.
+       NeurIPS 2019, Sec. 3.1 and Appendix A (monotone rational-quadratic spline with
+       linear tails, Eq. 4, its derivative and inverse), Sec. 3.2 (use in a coupling
+       layer).
+    .. [2] L. Dinh, J. Sohl-Dickstein, S. Bengio. Density Estimation Using Real NVP.
+       ICLR 2017, Sec. 3.2 (the coupling structure).
     """
 
     def __init__(self, n_features: int, hidden_dims: Sequence[int] = (64, 64), n_bins: int = 8,

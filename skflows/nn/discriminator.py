@@ -29,6 +29,15 @@ class Discriminator(nn.Module):
         initial logit is 0 everywhere.
     shift, scale : Tensor of shape (d,), optional
         Fixed input standardisation (buffers; default: none).
+
+    References
+    ----------
+    .. [1] M. U. Gutmann, A. Hyvarinen. Noise-Contrastive Estimation of Unnormalized
+       Statistical Models, with Applications to Natural Image Statistics. JMLR 13,
+       2012, Sec. 2.2 (the logistic-regression logit estimates a log density ratio).
+    .. [2] I. Goodfellow, J. Pouget-Abadie, M. Mirza, B. Xu, D. Warde-Farley, S. Ozair,
+       A. Courville, Y. Bengio. Generative Adversarial Nets. NeurIPS 2014, Sec. 4.1,
+       Proposition 1 (the optimal discriminator ``p_pos / (p_pos + p_neg)``).
     """
 
     def __init__(self, n_features: int, hidden_dims: Sequence[int] = (64, 64),
@@ -41,5 +50,23 @@ class Discriminator(nn.Module):
         self.register_buffer("scale", scale.clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits, shape ``x.shape[:-1]``."""
+        """Logits ``l(x)`` of the positive class.
+
+        Parameters
+        ----------
+        x : Tensor of shape (..., n_samples, n_features)
+            Points in the units of the data; same dtype as the weights.
+
+        Returns
+        -------
+        logits : Tensor of shape (..., n_samples)
+            ``l(x)``; with balanced classes at the optimum,
+            ``log p_pos(x) - log p_neg(x)`` in nats.
+
+        Raises
+        ------
+        RuntimeError
+            If the last axis of ``x`` does not have ``n_features`` entries or its dtype
+            differs from the weights' (raised by torch).
+        """
         return self.net((x - self.shift) / self.scale).squeeze(-1)

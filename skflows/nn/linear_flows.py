@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Transform, component_shape
+from .base import Transform, _check_features, _check_int, component_shape
 
 __all__ = ["Permutation", "LULinear", "ActNorm", "FixedAffine"]
 
@@ -21,6 +21,14 @@ class Permutation(Transform):
     ----------
     permutation : LongTensor of shape (d,)
         ``y[..., i] = x[..., permutation[i]]``.
+
+    References
+    ----------
+    .. [1] L. Dinh, D. Krueger, Y. Bengio. NICE: Non-linear Independent Components
+       Estimation. ICLR 2015 workshop track (exchanging the roles of the two halves
+       between coupling layers).
+    .. [2] C. Durkan, A. Bekasov, I. Murray, G. Papamakarios. Neural Spline Flows.
+       NeurIPS 2019 (a random permutation before every coupling layer).
     """
 
     def __init__(self, permutation: torch.Tensor):
@@ -31,21 +39,103 @@ class Permutation(Transform):
 
     @classmethod
     def reverse(cls, n_features: int) -> Permutation:
-        """The order-reversing permutation."""
+        """The order-reversing permutation of ``n_features`` coordinates.
+
+        ``permutation = (d - 1, d - 2, ..., 0)``.
+
+        Parameters
+        ----------
+        n_features : int
+            Dimension ``d >= 1``.
+
+        Returns
+        -------
+        Permutation
+            The layer.
+
+        Raises
+        ------
+        ValueError
+            If ``n_features`` is not an int ``>= 1``.
+        """
+        n_features = _check_int(n_features, "n_features", 1)
         return cls(torch.arange(n_features - 1, -1, -1))
 
     @classmethod
     def random(cls, n_features: int, generator: torch.Generator | None = None) -> Permutation:
-        """A uniformly random permutation drawn from ``generator``."""
+        """A uniformly random permutation drawn from ``generator``.
+
+        Parameters
+        ----------
+        n_features : int
+            Dimension ``d >= 1``.
+        generator : torch.Generator, optional
+            Source of randomness (torch's global generator when None).
+
+        Returns
+        -------
+        Permutation
+            The layer.
+
+        Raises
+        ------
+        ValueError
+            If ``n_features`` is not an int ``>= 1``.
+        """
+        n_features = _check_int(n_features, "n_features", 1)
         return cls(torch.randperm(n_features, generator=generator))
 
     def _zeros(self, x):
         return x.new_zeros(x.shape[:-1])
 
     def forward(self, x):
+        """Permute the features of every row (log-determinant 0).
+
+        ``y[..., i] = x[..., permutation[i]]``.
+
+        Parameters
+        ----------
+        x : Tensor of shape (..., n_samples, n_features)
+            Points (any dtype).
+
+        Returns
+        -------
+        y : Tensor of shape (..., n_samples, n_features)
+            Permuted points.
+        log_det_jacobian : Tensor of shape (..., n_samples)
+            Zeros (a permutation preserves volume).
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``x`` does not have ``n_features`` entries.
+        """
+        _check_features(x, self.permutation.numel())
         return _permute(x, self.permutation, self.inverse_permutation), self._zeros(x)
 
     def inverse(self, y):
+        """Undo :meth:`forward` (log-determinant 0).
+
+        ``x[..., permutation[i]] = y[..., i]``.
+
+        Parameters
+        ----------
+        y : Tensor of shape (..., n_samples, n_features)
+            Permuted points.
+
+        Returns
+        -------
+        x : Tensor of shape (..., n_samples, n_features)
+            Points in the original order.
+        log_det_jacobian : Tensor of shape (..., n_samples)
+            Zeros.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``y`` does not have ``n_features`` entries.
+        """
+        _check_features(y, self.permutation.numel(), "y")
         return _permute(y, self.inverse_permutation, self.permutation), self._zeros(y)
 
 
@@ -73,8 +163,7 @@ def _permute(x, permutation, inverse_permutation):
 
 
 class LULinear(Transform):
-    """Invertible linear map ``y = W x + b`` with ``W = P L U`` (Kingma & Dhariwal,
-    "Glow", NeurIPS 2018, Section 3.2).
+    """Invertible linear map ``y = W x + b`` with ``W = P L U`` (Glow, Sec. 3.2).
 
     ``P`` is a fixed permutation, ``L`` unit lower-triangular and ``U`` upper-triangular
     with a positive diagonal ``softplus(.) + eps``, so ``log|det W| = sum log diag(U)``
@@ -88,6 +177,14 @@ class LULinear(Transform):
         Number of independent maps on a leading axis.
     generator : torch.Generator, optional
         Draws the fixed permutation ``P``.
+
+    References
+    ----------
+    .. [1] D. P. Kingma, P. Dhariwal. Glow: Generative Flow with Invertible 1x1
+       Convolutions. NeurIPS 2018, Sec. 3.2 (LU decomposition ``W = P L (U + diag(s))``
+       with ``log |det W| = sum log |s|``).
+    .. [2] C. Durkan, A. Bekasov, I. Murray, G. Papamakarios. Neural Spline Flows.
+       NeurIPS 2019 (LU-decomposed linear layers between coupling layers).
     """
 
     _eps = 1e-3
@@ -115,6 +212,29 @@ class LULinear(Transform):
         return lower, upper, diag
 
     def forward(self, x):
+        """Apply ``y = W x + b`` to every row.
+
+        Parameters
+        ----------
+        x : Tensor of shape (..., n_samples, n_features)
+            Points; with ``n_components=K`` of shape ``(K, n_samples, n_features)``.
+            Same dtype as the parameters.
+
+        Returns
+        -------
+        y : Tensor of shape (..., n_samples, n_features)
+            Images.
+        log_det_jacobian : Tensor of shape (..., n_samples)
+            ``log |det W| = sum_j log diag(U)_j`` in nats, the same for every row.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``x`` does not have ``n_features`` entries.
+        RuntimeError
+            If the dtype of ``x`` differs from the layer's parameters (raised by torch).
+        """
+        _check_features(x, self.lower.shape[-1])
         lower, upper, diag = self._factors()
         # y = P L U x + b: form the (K x) d x d matrix P L U once (rows of L U permuted),
         # then one matmul over the rows of x, cheaper than two once n exceeds d.
@@ -129,6 +249,26 @@ class LULinear(Transform):
         return y, log_det.unsqueeze(-1).expand(x.shape[:-1])
 
     def inverse(self, y):
+        """Solve ``W x = y - b`` by two triangular solves.
+
+        Parameters
+        ----------
+        y : Tensor of shape (..., n_samples, n_features)
+            Images; with ``n_components=K`` of shape ``(K, n_samples, n_features)``.
+
+        Returns
+        -------
+        x : Tensor of shape (..., n_samples, n_features)
+            Pre-images.
+        log_det_jacobian : Tensor of shape (..., n_samples)
+            ``-log |det W|`` in nats.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``y`` does not have ``n_features`` entries.
+        """
+        _check_features(y, self.lower.shape[-1], "y")
         lower, upper, diag = self._factors()
         h = (y - self.bias).index_select(-1, self.permutation)
         # Solve L U x = h for row vectors: x^T = h^T U^-T L^-T.
@@ -152,6 +292,12 @@ class ActNorm(Transform):
         Dimension ``d``.
     n_components : int or None, default=None
         Number of independent layers on a leading axis.
+
+    References
+    ----------
+    .. [1] D. P. Kingma, P. Dhariwal. Glow: Generative Flow with Invertible 1x1
+       Convolutions. NeurIPS 2018, Sec. 3.1 (actnorm: per-channel scale and bias,
+       initialised from the first minibatch to zero mean and unit variance).
     """
 
     def __init__(self, n_features: int, n_components: int | None = None):
@@ -165,6 +311,32 @@ class ActNorm(Transform):
         return self.log_scale.sum(-1, keepdim=True).expand(*x.shape[:-1], 1).squeeze(-1)
 
     def forward(self, x):
+        """Apply ``y = (x - loc) * exp(log_scale)``, initialising on the first batch.
+
+        In training mode the first call sets ``loc`` and ``log_scale`` from ``x`` (per
+        feature, and per component with ``n_components``) before transforming.
+
+        Parameters
+        ----------
+        x : Tensor of shape (..., n_samples, n_features)
+            Points; with ``n_components=K`` of shape ``(K, n_samples, n_features)``.
+
+        Returns
+        -------
+        y : Tensor of shape (..., n_samples, n_features)
+            Normalised points.
+        log_det_jacobian : Tensor of shape (..., n_samples)
+            ``sum_j log_scale_j`` in nats, the same for every row.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``x`` does not have ``n_features`` entries.
+        RuntimeError
+            If the leading (component) axis of ``x`` does not broadcast against
+            ``n_components`` (raised by torch).
+        """
+        _check_features(x, self.loc.shape[-1])
         if self.training and not bool(self.initialized):
             with torch.no_grad():
                 dims = tuple(range(x.dim() - 1)) if self.loc.dim() == 1 else (-2,)
@@ -177,6 +349,29 @@ class ActNorm(Transform):
         return (x - self.loc) * torch.exp(self.log_scale), self._log_det(x)
 
     def inverse(self, y):
+        """Undo :meth:`forward`, ``x = y * exp(-log_scale) + loc``.
+
+        Parameters
+        ----------
+        y : Tensor of shape (..., n_samples, n_features)
+            Normalised points.
+
+        Returns
+        -------
+        x : Tensor of shape (..., n_samples, n_features)
+            Points in the input units.
+        log_det_jacobian : Tensor of shape (..., n_samples)
+            ``-sum_j log_scale_j`` in nats.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``y`` does not have ``n_features`` entries.
+        RuntimeError
+            If the leading (component) axis of ``y`` does not broadcast against
+            ``n_components`` (raised by torch).
+        """
+        _check_features(y, self.loc.shape[-1], "y")
         return y * torch.exp(-self.log_scale) + self.loc, -self._log_det(y)
 
 
@@ -189,18 +384,67 @@ class FixedAffine(Transform):
     Parameters
     ----------
     shift, scale : Tensor of shape (d,)
-        Per-feature location and (positive) scale.
+        Per-feature location and (positive) scale, in the units of the data.
+
+    References
+    ----------
+    .. [1] G. Papamakarios, E. Nalisnick, D. J. Rezende, S. Mohamed,
+       B. Lakshminarayanan. Normalizing Flows for Probabilistic Modeling and
+       Inference. JMLR 22(57), 2021, Sec. 2.1, Eq. 3 (an elementwise affine map
+       contributes ``-sum_j log scale_j`` to the log-density).
     """
 
     def __init__(self, shift: torch.Tensor, scale: torch.Tensor):
         super().__init__()
         self.register_buffer("shift", torch.as_tensor(shift))
         self.register_buffer("scale", torch.as_tensor(scale))
+        shape = torch.broadcast_shapes(self.shift.shape, self.scale.shape)
+        self.n_features = shape[-1] if len(shape) else None
 
     def forward(self, x):
+        """Standardise, ``y = (x - shift) / scale``.
+
+        Parameters
+        ----------
+        x : Tensor of shape (..., n_samples, n_features)
+            Points in the units of the data.
+
+        Returns
+        -------
+        y : Tensor of shape (..., n_samples, n_features)
+            Standardised points.
+        log_det_jacobian : Tensor of shape (..., n_samples)
+            ``-sum_j log scale_j`` in nats, the same for every row.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``x`` does not have ``n_features`` entries.
+        """
+        _check_features(x, self.n_features)
         ld = -torch.log(self.scale).sum()
         return (x - self.shift) / self.scale, ld.expand(x.shape[:-1])
 
     def inverse(self, y):
+        """Undo the standardisation, ``x = y * scale + shift``.
+
+        Parameters
+        ----------
+        y : Tensor of shape (..., n_samples, n_features)
+            Standardised points.
+
+        Returns
+        -------
+        x : Tensor of shape (..., n_samples, n_features)
+            Points in the units of the data.
+        log_det_jacobian : Tensor of shape (..., n_samples)
+            ``sum_j log scale_j`` in nats.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``y`` does not have ``n_features`` entries.
+        """
+        _check_features(y, self.n_features, "y")
         ld = torch.log(self.scale).sum()
         return y * self.scale + self.shift, ld.expand(y.shape[:-1])

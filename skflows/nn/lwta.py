@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Transform
+from .base import Transform, _check_features, _check_int
 from .flows import Flow, StandardNormal, stack_couplings
 from .linear import BatchedLinear
 from .splines import rational_quadratic_spline
@@ -49,20 +50,47 @@ __all__ = ["LWTA", "StochasticSplineCoupling", "StochasticFlow", "lwta_flow",
 _PRIME = 2147483647  # 2**31 - 1
 _EPS = 1e-6
 
+def _is_integer_tensor(t: torch.Tensor) -> bool:
+    return not (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool)
+
 
 def row_keys(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """An integer key per row, a deterministic function of the row's values and ``seed``.
 
+    The float64 bit pattern of every entry is hashed with per-position weights and
+    mixed by a few multiply-xorshift rounds over ``Z / (2**31 - 1)``, so equal rows give
+    equal keys and different rows (almost surely) different ones.
+
     Parameters
     ----------
     x : Tensor of shape (..., n, d)
-    seed : int
+        Rows to key (any real dtype; values are read as float64).
+    seed : int, default=0
+        Offsets every key, giving an independent family of keys.
 
     Returns
     -------
-    LongTensor of shape (..., n)
+    keys : LongTensor of shape (..., n)
         Keys in ``[0, 2**31 - 1)``.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` has no axis (a 0-d tensor) or ``seed`` is not an int.
+
+    References
+    ----------
+    .. [1] S. K. Park, K. W. Miller. Random Number Generators: Good Ones Are Hard to
+       Find. Communications of the ACM 31(10), 1988 (multiplicative congruential steps
+       modulo the prime ``2**31 - 1``).
+    .. [2] J. K. Salmon, M. A. Moraes, R. O. Dror, D. E. Shaw. Parallel Random Numbers:
+       As Easy as 1, 2, 3. SC 2011 (counter-based random numbers: a keyed bijection of a
+       counter instead of a sequential state); the hash itself is this project's own.
     """
+    if x.dim() == 0:
+        raise ValueError("x must have at least one axis (the features), got a 0-d tensor.")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ValueError(f"seed must be an int, got {seed!r}.")
     bits = x.detach().to(torch.float64).contiguous().view(torch.int64)
     low, high = bits & 0x7FFFFFFF, (bits >> 32) & 0x7FFFFFFF
     d = x.shape[-1]
@@ -97,12 +125,40 @@ def keyed_uniform(keys: torch.Tensor, streams: torch.Tensor, shape: Sequence[int
     streams : LongTensor of shape (S,)
         Independent stream numbers (for example one per Monte-Carlo sample).
     shape : sequence of int
-        Trailing shape of the draws per row.
+        Trailing shape of the draws per row, entries ``>= 0``.
+    dtype : torch.dtype, default=torch.float64
+        Floating dtype of the result.
 
     Returns
     -------
-    Tensor of shape (S, ..., n, *shape)
+    u : Tensor of shape (S, ..., n) + shape
+        Values in ``(0, 1)``, on a grid of step ``2**-31``.
+
+    Raises
+    ------
+    ValueError
+        If ``keys`` or ``streams`` is not an integer tensor, ``streams`` is not 1-D, or
+        an entry of ``shape`` is negative.
+    TypeError
+        If ``shape`` is not iterable (raised by Python).
+
+    References
+    ----------
+    .. [1] J. K. Salmon, M. A. Moraes, R. O. Dror, D. E. Shaw. Parallel Random Numbers:
+       As Easy as 1, 2, 3. SC 2011 (counter-based generation: the ``i``-th draw
+       is a keyed function of ``i``, so draws need no shared sequential state).
+    .. [2] S. K. Park, K. W. Miller. Random Number Generators: Good Ones Are Hard to
+       Find. Communications of the ACM 31(10), 1988 (arithmetic modulo ``2**31 - 1``);
+       the mixing rounds are this project's own.
     """
+    if not (_is_integer_tensor(keys) and _is_integer_tensor(streams)) or streams.dim() != 1:
+        raise ValueError("keys and streams must be integer tensors and streams 1-D; got "
+                         f"{keys.dtype} keys and {streams.dtype} streams of shape "
+                         f"{tuple(streams.shape)}.")
+    shape = tuple(shape)
+    if any(isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 0
+           for k in shape):
+        raise ValueError(f"shape must hold ints >= 0, got {shape!r}.")
     count = math.prod(shape)
     offsets = (torch.arange(count, device=keys.device, dtype=torch.int64) + 1) * 7919
     streams = (streams.to(keys.device) % _PRIME) * 104729 % _PRIME
@@ -128,6 +184,17 @@ class LWTA(nn.Module):
         Independent weight sets on a leading axis.
     temperature : float, default=0.67
         Gumbel-softmax temperature of the straight-through gradient in training.
+
+    References
+    ----------
+    .. [1] K. P. Panousis, S. Chatzis, S. Theodoridis. Nonparametric Bayesian Deep
+       Networks with Local Competition. ICML 2019, Sec. 3 (stochastic LWTA blocks: one
+       winner per block drawn from the softmax of the linear responses).
+    .. [2] K. P. Panousis, S. Chatzis, A. Alexos, S. Theodoridis. Local Competition and
+       Stochasticity for Adversarial Robustness in Deep Learning. AISTATS 2021 (the same stochastic LWTA layer with a Gumbel-softmax relaxation in training).
+    .. [3] E. Jang, S. Gu, B. Poole. Categorical Reparameterization with
+       Gumbel-Softmax. ICLR 2017, Sec. 2 (Gumbel-max draws, Eq. 1; the relaxation,
+       Eq. 2; the straight-through estimator, Sec. 2.2).
     """
 
     def __init__(self, in_features: int, n_blocks: int, n_competitors: int,
@@ -155,7 +222,15 @@ class LWTA(nn.Module):
         out : Tensor of shape (..., n, K * U)
             Winners' linear responses, zeros elsewhere.
         log_pi : Tensor of shape (..., n)
-            ``sum_k log pi(xi_k | x)``.
+            ``sum_k log pi(xi_k | x)`` in nats.
+
+        Raises
+        ------
+        RuntimeError
+            If the last axis of ``x`` does not have ``in_features`` entries, the shape
+            of ``uniforms`` or ``winners`` does not match ``(..., n, K, U)`` or
+            ``(..., n, K)``, ``winners`` is not an integer tensor, or a winner index is
+            ``>= U`` (raised by torch).
         """
         h = self.linear(x)
         h = h.reshape(*h.shape[:-1], self.n_blocks, self.n_competitors)
@@ -197,8 +272,29 @@ class StochasticSplineCoupling(Transform):
     n_competitors : int, default=2
         Competing units per LWTA block.
     n_bins : int, default=8
+        Number of spline bins.
     tail_bound : float, default=5.0
+        Half-width of the spline's domain (identity outside), in the layer's input
+        units.
     n_components : int or None, default=None
+        Number of independent layers on a leading axis.
+
+    Raises
+    ------
+    ValueError
+        If ``hidden_dims`` is empty or its first width is not a multiple of
+        ``n_competitors``.
+
+    References
+    ----------
+    .. [1] C. Durkan, A. Bekasov, I. Murray, G. Papamakarios. Neural Spline Flows.
+       NeurIPS 2019, Sec. 3.1 and Appendix A (the rational-quadratic spline).
+    .. [2] K. P. Panousis, S. Chatzis, S. Theodoridis. Nonparametric Bayesian Deep
+       Networks with Local Competition. ICML 2019, Sec. 3 (the stochastic LWTA layer of
+       the conditioner).
+    .. [3] R. Cornish, A. Caterini, G. Deligiannidis, A. Doucet. Relaxing Bijectivity
+       Constraints with Continuously Indexed Normalising Flows. ICML 2020, Sec. 3 (a
+       bijection indexed by a random variable; here a discrete one).
     """
 
     def __init__(self, n_features: int, hidden_dims: Sequence[int] = (64, 64),
@@ -208,6 +304,7 @@ class StochasticSplineCoupling(Transform):
         if not hidden_dims or hidden_dims[0] % n_competitors:
             raise ValueError(f"the first hidden width ({tuple(hidden_dims)}) must be a "
                              f"multiple of n_competitors={n_competitors}.")
+        self.n_features = n_features
         self.n_identity = n_features // 2
         self.n_transformed = n_features - self.n_identity
         self.n_bins, self.tail_bound = n_bins, float(tail_bound)
@@ -223,7 +320,38 @@ class StochasticSplineCoupling(Transform):
         self.logit_scale = 1.0 / math.sqrt(hidden_dims[-1])
 
     def couple(self, x: torch.Tensor, inverse: bool = False, uniforms=None, winners=None):
-        """Apply the layer; returns ``(y, log_det_jacobian, log_pi_winners)``."""
+        """Apply the layer in either direction and report the winners' log-probability.
+
+        Parameters
+        ----------
+        x : Tensor of shape (..., n_samples, n_features)
+            Points (latents when ``inverse``); same dtype as the weights.
+        inverse : bool, default=False
+            Apply the inverse spline (the winners depend only on the identity half, so
+            they are the same in both directions).
+        uniforms : Tensor of shape (..., n_samples, K, U), optional
+            Noise of the Gumbel-max winner draw (torch's generator when None).
+        winners : LongTensor of shape (..., n_samples, K), optional
+            Fixed winner indices (override ``uniforms``).
+
+        Returns
+        -------
+        y : Tensor of shape (..., n_samples, n_features)
+            Transformed points.
+        log_det_jacobian : Tensor of shape (..., n_samples)
+            ``log |det dy/dx|`` in nats given the winners.
+        log_pi : Tensor of shape (..., n_samples)
+            ``log pi(winners | x_A)`` in nats.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``x`` does not have ``n_features`` entries.
+        RuntimeError
+            If ``uniforms`` or ``winners`` has the wrong shape or dtype, or the dtype
+            of ``x`` differs from the weights' (raised by torch).
+        """
+        _check_features(x, self.n_features)
         x_id, x_tr = x[..., : self.n_identity], x[..., self.n_identity:]
         hidden, log_pi = self.lwta(x_id, uniforms, winners)
         params = self.head(hidden)
@@ -235,29 +363,96 @@ class StochasticSplineCoupling(Transform):
         return torch.cat([x_id, y_tr], dim=-1), log_det.sum(-1), log_pi
 
     def forward(self, x):
+        """Data-to-latent pass with winners drawn from torch's generator.
+
+        Parameters
+        ----------
+        x : Tensor of shape (..., n_samples, n_features)
+            Points; same dtype as the weights.
+
+        Returns
+        -------
+        y : Tensor of shape (..., n_samples, n_features)
+            Transformed points.
+        log_det_jacobian : Tensor of shape (..., n_samples)
+            ``log |det dy/dx|`` in nats given the drawn winners.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``x`` does not have ``n_features`` entries.
+        RuntimeError
+            If the dtype of ``x`` differs from the weights' (raised by torch).
+        """
         return self.couple(x)[:2]
 
     def inverse(self, y):
+        """Latent-to-data pass with winners drawn from torch's generator.
+
+        Parameters
+        ----------
+        y : Tensor of shape (..., n_samples, n_features)
+            Latent points; same dtype as the weights.
+
+        Returns
+        -------
+        x : Tensor of shape (..., n_samples, n_features)
+            Pre-images given the drawn winners.
+        log_det_jacobian : Tensor of shape (..., n_samples)
+            ``log |det dx/dy|`` in nats.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``y`` does not have ``n_features`` entries.
+        RuntimeError
+            If the dtype of ``y`` differs from the weights' (raised by torch).
+        """
         return self.couple(y, inverse=True)[:2]
 
 
 class StochasticFlow(Flow):
-    """A flow with stochastic coupling layers: a finite mixture of bijective flows.
+    r"""A flow with stochastic coupling layers: a finite mixture of bijective flows.
 
     ``forward``/``inverse``/``log_prob`` draw one set of winners (torch's generator, or
     the given uniforms); :meth:`log_prob_iw` is the importance-weighted estimate of
     ``log p(x)`` and :meth:`log_prob_exact` enumerates the mixture for tiny models.
+
+    Parameters
+    ----------
+    transforms : iterable of Transform
+        Applied in order in the data-to-latent direction; the
+        :class:`StochasticSplineCoupling` layers among them draw winners.
+    base : StandardNormal
+        Base distribution of the latent ``z``.
+
+    References
+    ----------
+    .. [1] R. Cornish, A. Caterini, G. Deligiannidis, A. Doucet. Relaxing Bijectivity
+       Constraints with Continuously Indexed Normalising Flows. ICML 2020, Sec. 3 (a
+       flow indexed by a latent variable; the evidence lower bound when the index is
+       drawn from its own conditional).
+    .. [2] Y. Burda, R. Grosse, R. Salakhutdinov. Importance Weighted Autoencoders.
+       ICLR 2016, Eq. 8 and Theorem 1 (the importance-weighted bound and its
+       monotone convergence to ``log p(x)``).
+    .. [3] K. P. Panousis, S. Chatzis, S. Theodoridis. Nonparametric Bayesian Deep
+       Networks with Local Competition. ICML 2019, Sec. 3 (stochastic LWTA units).
     """
 
     def _stochastic(self):
         return [t for t in self.transforms if isinstance(t, StochasticSplineCoupling)]
 
     def _run(self, x, inverse, uniforms=None, winners=None):
+        _check_features(x, self.n_features, "z" if inverse else "x")
+        stochastic = self._stochastic()
+        for name, given in (("uniforms", uniforms), ("winners", winners)):
+            if given is not None and len(given) != len(stochastic):
+                raise ValueError(f"{name} must hold one tensor per stochastic layer "
+                                 f"({len(stochastic)}), got {len(given)}.")
         total = x.new_zeros(x.shape[:-1])
         log_pi = x.new_zeros(x.shape[:-1])
         order = reversed(self.transforms) if inverse else self.transforms
         i = 0
-        stochastic = self._stochastic()
         for t in order:
             if isinstance(t, StochasticSplineCoupling):
                 j = len(stochastic) - 1 - i if inverse else i
@@ -272,21 +467,118 @@ class StochasticFlow(Flow):
         return x, total, log_pi
 
     def forward(self, x, uniforms=None):
-        """One stochastic pass x -> z; returns ``(z, log |det dz/dx|)`` given the winners."""
+        """One stochastic pass from data to latent.
+
+        Parameters
+        ----------
+        x : Tensor of shape (..., n_samples, n_features)
+            Data points; same dtype as the parameters.
+        uniforms : list of Tensor, optional
+            One tensor of shape ``(*batch, n_samples, K, U)`` per stochastic layer, in
+            the data-to-latent order (for example from :meth:`keyed_uniforms`); torch's
+            generator when None.
+
+        Returns
+        -------
+        z : Tensor of shape (..., n_samples, n_features)
+            Latent points given the drawn winners.
+        log_det_jacobian : Tensor of shape (..., n_samples)
+            ``log |det dz/dx|`` in nats given the winners.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``x`` does not have ``n_features`` entries or
+            ``uniforms`` does not hold one tensor per stochastic layer.
+        RuntimeError
+            If a tensor of ``uniforms`` has the wrong shape or ``x`` the wrong dtype
+            (raised by torch).
+        """
         return self._run(x, False, uniforms)[:2]
 
     def inverse(self, z, uniforms=None):
-        """One stochastic pass z -> x (winners drawn in the generative direction)."""
+        """One stochastic pass from latent to data (winners drawn layer by layer).
+
+        Parameters
+        ----------
+        z : Tensor of shape (..., n_samples, n_features)
+            Latent points; same dtype as the parameters.
+        uniforms : list of Tensor, optional
+            One tensor of shape ``(*batch, n_samples, K, U)`` per stochastic layer, in
+            the data-to-latent order; torch's generator when None.
+
+        Returns
+        -------
+        x : Tensor of shape (..., n_samples, n_features)
+            Data points.
+        log_det_jacobian : Tensor of shape (..., n_samples)
+            ``log |det dx/dz|`` in nats given the winners.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``z`` does not have ``n_features`` entries or
+            ``uniforms`` does not hold one tensor per stochastic layer.
+        RuntimeError
+            If a tensor of ``uniforms`` has the wrong shape or ``z`` the wrong dtype
+            (raised by torch).
+        """
         return self._run(z, True, uniforms)[:2]
 
     def log_prob(self, x, uniforms=None):
-        """``log p(x | xi)`` for one draw of the winners; its mean over draws is the
-        evidence lower bound of ``log p(x)``."""
+        """``log p(x | xi)`` for one draw of the winners ``xi``.
+
+        Its mean over draws is the evidence lower bound of ``log p(x)`` (the training
+        objective).
+
+        Parameters
+        ----------
+        x : Tensor of shape (..., n_samples, n_features)
+            Data points; same dtype as the parameters.
+        uniforms : list of Tensor, optional
+            As in :meth:`forward`.
+
+        Returns
+        -------
+        log_prob : Tensor of shape (..., n_samples)
+            Conditional log-density in nats, in the units of ``x``.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``x`` does not have ``n_features`` entries or
+            ``uniforms`` does not hold one tensor per stochastic layer.
+        RuntimeError
+            If a tensor of ``uniforms`` has the wrong shape or ``x`` the wrong dtype
+            (raised by torch).
+        """
         z, log_det = self.forward(x, uniforms)
         return self.base.log_prob(z) + log_det
 
     def sample(self, n_samples, *, generator=None, batch_shape=()):
-        """Draw samples: base draw, then winners drawn layer by layer while inverting."""
+        """Draw samples: a base draw, then winners drawn layer by layer while inverting.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of samples, ``>= 0``.
+        generator : torch.Generator, optional
+            Source of randomness for the base draws and the winners (torch's global
+            generator when None).
+        batch_shape : sequence of int, default=()
+            Leading shape of the draws.
+
+        Returns
+        -------
+        x : Tensor of shape batch_shape + (n_samples, n_features)
+            Samples from the mixture, dtype and device of the parameters.
+
+        Raises
+        ------
+        ValueError
+            If ``n_samples`` is not an int ``>= 0``.
+        """
+        n_samples = _check_int(n_samples, "n_samples", 0)
         p = next(iter(self.parameters()))
         z = self.base.sample((*batch_shape, n_samples), dtype=p.dtype, device=p.device,
                              generator=generator)
@@ -296,7 +588,30 @@ class StochasticFlow(Flow):
         return self.inverse(z, uniforms)[0]
 
     def keyed_uniforms(self, x: torch.Tensor, seed: int, n_samples: int):
-        """Per-layer uniforms of shape (S, ..., n, K, U), keyed by the rows of ``x``."""
+        """Per-layer winner noise keyed by the rows of ``x`` (see :func:`keyed_uniform`).
+
+        Parameters
+        ----------
+        x : Tensor of shape (..., n, n_features)
+            Rows whose values key the noise.
+        seed : int
+            Selects an independent family of draws.
+        n_samples : int
+            Number ``S >= 1`` of draws per row.
+
+        Returns
+        -------
+        uniforms : list of Tensor
+            One tensor of shape ``(S, ..., n, K, U)`` per stochastic layer, dtype of
+            ``x``, values in ``(0, 1)``.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is a 0-d tensor, ``seed`` is not an int or ``n_samples`` is not an
+            int ``>= 1``.
+        """
+        n_samples = _check_int(n_samples, "n_samples", 1)
         keys = row_keys(x, seed)
         samples = torch.arange(n_samples, dtype=torch.int64)
         return [keyed_uniform(keys, samples * 1009 + layer,
@@ -313,32 +628,81 @@ class StochasticFlow(Flow):
 
         Parameters
         ----------
-        x : Tensor of shape (..., n, d)
+        x : Tensor of shape (..., n, n_features)
+            Data points; same dtype as the parameters.
         n_samples : int
-            Number ``S`` of winner draws.
+            Number ``S >= 1`` of winner draws.
         seed : int, default=0
+            Selects the family of keyed draws.
 
         Returns
         -------
-        Tensor of shape (..., n), nats
+        log_prob : Tensor of shape (..., n)
+            Estimate of ``log p(x)`` in nats.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``x`` does not have ``n_features`` entries,
+            ``n_samples`` is not an int ``>= 1`` or ``seed`` is not an int.
         """
         uniforms = self.keyed_uniforms(x, seed, n_samples)
         xs = x.expand(n_samples, *x.shape)
         return torch.logsumexp(self.log_prob(xs, uniforms), 0) - math.log(n_samples)
 
     def log_joint(self, x: torch.Tensor, winners) -> torch.Tensor:
-        """``log p(x, xi) = log p(x | xi) + sum_l log pi(xi_l | a_l)`` for fixed winners."""
+        """``log p(x, xi) = log p(x | xi) + sum_l log pi(xi_l | a_l)`` for fixed winners.
+
+        Parameters
+        ----------
+        x : Tensor of shape (..., n_samples, n_features)
+            Data points; same dtype as the parameters.
+        winners : list of LongTensor
+            One tensor of shape ``(*batch, n_samples, K)`` per stochastic layer, in the
+            data-to-latent order, with winner indices in ``[0, U)``.
+
+        Returns
+        -------
+        log_joint : Tensor of shape (..., n_samples)
+            Joint log-density of ``x`` and the winners, in nats.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``x`` does not have ``n_features`` entries or
+            ``winners`` does not hold one tensor per stochastic layer.
+        RuntimeError
+            If a tensor of ``winners`` has the wrong shape or dtype, or an index is
+            ``>= U`` (raised by torch).
+        """
         z, log_det, log_pi = self._run(x, False, winners=winners)
         return self.base.log_prob(z) + log_det + log_pi
 
     def log_prob_exact(self, x: torch.Tensor, max_configurations: int = 4096) -> torch.Tensor:
         """Exact ``log p(x)`` by enumerating every winner configuration (tiny models only).
 
+        ``log p(x) = logsumexp_xi log p(x, xi)`` over the ``prod_l U_l^(K_l)`` winner
+        configurations of all stochastic layers.
+
+        Parameters
+        ----------
+        x : Tensor of shape (..., n_samples, n_features)
+            Data points; same dtype as the parameters.
+        max_configurations : int, default=4096
+            Refuse to enumerate more configurations than this.
+
+        Returns
+        -------
+        log_prob : Tensor of shape (..., n_samples)
+            ``log p(x)`` in nats.
+
         Raises
         ------
         ValueError
-            If the mixture has more than ``max_configurations`` members.
+            If the mixture has more than ``max_configurations`` members, or the last
+            axis of ``x`` does not have ``n_features`` entries.
         """
+        _check_features(x, self.n_features)
         layers = self._stochastic()
         per_layer = [list(itertools.product(range(t.lwta.n_competitors),
                                             repeat=t.lwta.n_blocks)) for t in layers]
@@ -363,10 +727,59 @@ def lwta_flow(n_features: int, *, n_layers: int = 5, hidden_dims: Sequence[int] 
     Same layout as :func:`~skflows.nn.coupling_flow` (a mixing layer before each coupling,
     optional fixed standardisation first), with :class:`StochasticSplineCoupling` layers.
 
+    Parameters
+    ----------
+    n_features : int
+        Dimension ``d >= 1``.
+    n_layers : int, default=5
+        Number of stochastic coupling layers.
+    hidden_dims : sequence of int, default=(64, 64)
+        Conditioner widths; the first is the LWTA layer's ``K * U`` units and must be a
+        multiple of ``n_competitors``.
+    n_competitors : int, default=2
+        Competing units ``U`` per LWTA block.
+    n_bins : int, default=8
+        Spline bins.
+    tail_bound : float, default=5.0
+        Spline domain half-width, in standardised units.
+    permutation : {"lu", "random", "reverse"}, default="lu"
+        Mixing layer before every coupling layer.
+    shift, scale : Tensor of shape (n_features,), optional
+        If given, a fixed standardisation ``(x - shift) / scale`` is the first
+        transform, so that log-densities refer to the units of the data.
+    generator : torch.Generator, optional
+        Draws the fixed permutations.
+
     Returns
     -------
     StochasticFlow
+        Maps data ``(*batch, n_samples, n_features)`` to latents; base ``N(0, I_d)``.
+
+    Raises
+    ------
+    ValueError
+        If ``n_features`` is not an int ``>= 1``, for an unknown ``permutation``, or if
+        the first hidden width is not a multiple of ``n_competitors``.
+
+    References
+    ----------
+    .. [1] K. P. Panousis, S. Chatzis, S. Theodoridis. Nonparametric Bayesian Deep
+       Networks with Local Competition. ICML 2019, Sec. 3 (stochastic LWTA units).
+    .. [2] C. Durkan, A. Bekasov, I. Murray, G. Papamakarios. Neural Spline Flows.
+       NeurIPS 2019, Sec. 3 (rational-quadratic spline couplings).
+    .. [3] R. Cornish, A. Caterini, G. Deligiannidis, A. Doucet. Relaxing Bijectivity
+       Constraints with Continuously Indexed Normalising Flows. ICML 2020, Sec. 3
+       (flows indexed by a latent variable, trained on a lower bound).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skflows.nn import lwta_flow
+    >>> flow = lwta_flow(2, n_layers=2, hidden_dims=(4,))
+    >>> flow.log_prob_iw(torch.zeros(3, 2), n_samples=4).shape
+    torch.Size([3])
     """
+    _check_int(n_features, "n_features", 1)
     transforms = stack_couplings(
         n_features, n_layers,
         lambda d: StochasticSplineCoupling(d, hidden_dims, n_competitors, n_bins, tail_bound),

@@ -26,7 +26,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .base import Transform
+from .base import Transform, _check_features, _check_int
 from .flows import Flow
 
 __all__ = ["ManifoldFlowModule", "FixedLinear", "align_chart", "chart_jacobian",
@@ -61,7 +61,24 @@ def chart_jacobian(fn: Callable[[torch.Tensor], torch.Tensor], h: torch.Tensor
         ``fn(h)``.
     jacobian : Tensor of shape (N, D, n)
         ``d fn(h)_i / d h_k`` for every row.
+
+    Raises
+    ------
+    ValueError
+        If ``h`` is not a 2-D floating-point tensor.
+
+    References
+    ----------
+    .. [1] J. Brehmer, K. Cranmer. Flows for Simultaneous Manifold Learning and Density
+       Estimation. NeurIPS 2020; arXiv:2003.13913, Sec. 2, Eq. 5 (the decoder
+       Jacobian ``J_g`` whose Gram determinant enters the manifold density).
+    .. [2] A. G. Baydin, B. A. Pearlmutter, A. A. Radul, J. M. Siskind. Automatic
+       Differentiation in Machine Learning: a Survey. JMLR 18(153), 2018, Sec. 3.1
+       (forward mode: one Jacobian-vector product per input direction).
     """
+    if h.dim() != 2 or not h.is_floating_point():
+        raise ValueError(f"h must be a 2-D floating-point tensor of shape (N, n), got "
+                         f"shape {tuple(h.shape)} and dtype {h.dtype}.")
     N, n = h.shape
     tangents = torch.eye(n, dtype=h.dtype, device=h.device).unsqueeze(1).expand(n, N, n)
 
@@ -84,13 +101,32 @@ def gram_log_det(jacobian: torch.Tensor) -> torch.Tensor:
     Parameters
     ----------
     jacobian : Tensor of shape (N, D, n)
-        With ``D >= n``.
+        With ``D >= n`` (any leading batch shape, or a single ``(D, n)`` matrix).
 
     Returns
     -------
-    Tensor of shape (N,), float64
-        ``log det(J^T J)`` in nats; ``-inf`` where ``J`` is rank-deficient.
+    log_det : Tensor of shape (N,), float64
+        ``log det(J^T J)`` (natural logarithm); ``-inf`` where ``J`` is
+        rank-deficient. ``-1/2`` of it is the volume term of the manifold density.
+
+    Raises
+    ------
+    ValueError
+        If ``jacobian`` has fewer than 2 axes or more columns than rows (``n > D``).
+
+    References
+    ----------
+    .. [1] J. Brehmer, K. Cranmer. Flows for Simultaneous Manifold Learning and Density
+       Estimation. NeurIPS 2020; arXiv:2003.13913, Sec. 2, Eq. 5 (the
+       ``-1/2 log det(J_g^T J_g)`` term of the density on the manifold).
+    .. [2] G. H. Golub, C. F. Van Loan. Matrix Computations, 4th ed. Johns Hopkins
+       University Press 2013, Sec. 5.2 (QR factorisation; ``J^T J = R^T R``, so
+       ``det(J^T J) = prod_k R_kk^2``) and Sec. 5.3 (forming ``J^T J`` squares the
+       condition number).
     """
+    if jacobian.dim() < 2 or jacobian.shape[-2] < jacobian.shape[-1]:
+        raise ValueError(f"jacobian must have shape (..., D, n) with D >= n, got "
+                         f"{tuple(jacobian.shape)}.")
     r = torch.linalg.qr(jacobian.to(torch.float64), mode="r")[1]
     return 2.0 * torch.log(torch.diagonal(r, dim1=-2, dim2=-1).abs()).sum(-1)
 
@@ -102,25 +138,92 @@ class FixedLinear(Transform):
     ----------
     weight : Tensor of shape (d, d)
         An invertible matrix.
+
+    Raises
+    ------
+    ValueError
+        If ``weight`` is not a square matrix.
+    torch.linalg.LinAlgError
+        If ``weight`` is singular (raised by torch).
+
+    References
+    ----------
+    .. [1] G. Papamakarios, E. Nalisnick, D. J. Rezende, S. Mohamed,
+       B. Lakshminarayanan. Normalizing Flows for Probabilistic Modeling and
+       Inference. JMLR 22(57), 2021, Sec. 3.2 (linear flows; the log-determinant of
+       a linear map).
+    .. [2] J. Brehmer, K. Cranmer. Flows for Simultaneous Manifold Learning and Density
+       Estimation. NeurIPS 2020 (here: the fixed rotation that starts the learned
+       manifold at the PCA subspace, see :func:`align_chart`; this initialisation is
+       this project's own).
     """
 
     def __init__(self, weight: torch.Tensor):
         super().__init__()
         weight = torch.as_tensor(weight)
+        if weight.dim() != 2 or weight.shape[0] != weight.shape[1]:
+            raise ValueError(f"weight must be a square matrix, got shape "
+                             f"{tuple(weight.shape)}.")
         self.register_buffer("weight", weight.clone())
         self.register_buffer("weight_inverse", torch.linalg.inv(weight))
         self.register_buffer("log_det", torch.linalg.slogdet(weight)[1])
 
     def forward(self, x):
+        """Apply ``y = x W^T``.
+
+        Parameters
+        ----------
+        x : Tensor of shape (..., n_samples, d)
+            Points; same dtype as ``weight``.
+
+        Returns
+        -------
+        y : Tensor of shape (..., n_samples, d)
+            Images.
+        log_det_jacobian : Tensor of shape (..., n_samples)
+            ``log |det W|`` in nats, the same for every row.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``x`` does not have ``d`` entries.
+        RuntimeError
+            If the dtype of ``x`` differs from that of ``weight`` (raised by torch).
+        """
+        _check_features(x, self.weight.shape[-1])
         return x @ self.weight.T, self.log_det.expand(x.shape[:-1])
 
     def inverse(self, y):
+        """Apply ``x = y W^{-T}``.
+
+        Parameters
+        ----------
+        y : Tensor of shape (..., n_samples, d)
+            Images; same dtype as ``weight``.
+
+        Returns
+        -------
+        x : Tensor of shape (..., n_samples, d)
+            Pre-images.
+        log_det_jacobian : Tensor of shape (..., n_samples)
+            ``-log |det W|`` in nats.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``y`` does not have ``d`` entries.
+        RuntimeError
+            If the dtype of ``y`` differs from that of ``weight`` (raised by torch).
+        """
+        _check_features(y, self.weight.shape[-1], "y")
         return y @ self.weight_inverse.T, (-self.log_det).expand(y.shape[:-1])
 
 
 def align_chart(flow: Flow, basis: torch.Tensor) -> FixedLinear:
-    """The fixed linear map that, put in front of ``flow``, makes ``flow``'s latent
-    coordinates equal to the coordinates in ``basis`` (up to a shift).
+    """Fixed linear map that aligns the latent axes of an affine ``flow`` with ``basis``.
+
+    Put in front of ``flow``, it makes ``flow``'s latent coordinates equal to the
+    coordinates in ``basis`` (up to a shift).
 
     ``flow`` must be affine at its current weights, ``z = A x + b`` (true for the coupling
     flows of :mod:`skflows.nn` at initialisation: couplings start as the identity, mixing
@@ -140,7 +243,24 @@ def align_chart(flow: Flow, basis: torch.Tensor) -> FixedLinear:
     Returns
     -------
     FixedLinear
+        The map ``x -> x W^T``, ``W = A^{-1} Q``, in the dtype of ``basis``.
+
+    Raises
+    ------
+    ValueError
+        If ``basis`` is not a square matrix of side ``flow.n_features``.
+
+    References
+    ----------
+    .. [1] J. Brehmer, K. Cranmer. Flows for Simultaneous Manifold Learning and Density
+       Estimation. NeurIPS 2020; arXiv:2003.13913, Sec. 3 (the learned
+       chart; initialising it at the principal subspace is this project's own choice).
+    .. [2] I. T. Jolliffe. Principal Component Analysis, 2nd ed. Springer 2002, Ch. 1-2
+       (principal axes as the directions of largest variance).
     """
+    if basis.dim() != 2 or tuple(basis.shape) != (flow.n_features, flow.n_features):
+        raise ValueError(f"basis must be a ({flow.n_features}, {flow.n_features}) matrix, "
+                         f"got shape {tuple(basis.shape)}.")
     d = basis.shape[0]
     with torch.no_grad():
         probe = torch.cat([torch.zeros(1, d), torch.eye(d)]).to(basis)
@@ -150,8 +270,10 @@ def align_chart(flow: Flow, basis: torch.Tensor) -> FixedLinear:
 
 
 class ManifoldFlowModule(nn.Module):
-    r"""Outer flow + projection + inner flow: a chart of a learned manifold with a
-    normalised density on it (Brehmer & Cranmer 2020, Sec. 2-3).
+    r"""Outer flow, projection and inner flow: a learned manifold with a density on it.
+
+    A chart of a learned manifold with a normalised density on it (Brehmer & Cranmer
+    2020, Sec. 2-3).
 
     Parameters
     ----------
@@ -172,6 +294,22 @@ class ManifoldFlowModule(nn.Module):
         :meth:`standardized_residual`).
     pie_epsilon : float, default=0.01
         Standard deviation of the Gaussian on ``h_perp`` in the PIE density.
+
+    Raises
+    ------
+    ValueError
+        If ``n_components`` is not in ``[1, D]`` or ``inner`` is not a flow on
+        ``R^n_components``.
+
+    References
+    ----------
+    .. [1] J. Brehmer, K. Cranmer. Flows for Simultaneous Manifold Learning and Density
+       Estimation. NeurIPS 2020; arXiv:2003.13913, Sec. 2 (outer flow, projection to
+       the first ``n`` coordinates, inner flow; M-flow and M_e-flow densities, Eq. 5)
+       and Sec. 3 (training that separates manifold and density updates).
+    .. [2] J. Beitler, I. Sosnovik, A. Smeulders. PIE: Pseudo-Invertible Encoder.
+       arXiv:1811.00539, 2018 (the full-dimensional density with a narrow Gaussian off
+       the manifold).
     """
 
     def __init__(self, outer: Flow, inner: Flow, n_components: int,
@@ -185,6 +323,9 @@ class ManifoldFlowModule(nn.Module):
         d = outer.n_features
         if not 1 <= self.n_components <= d:
             raise ValueError(f"n_components={n_components} must be in [1, {d}].")
+        if inner.n_features != self.n_components:
+            raise ValueError(f"inner must be a flow on R^{self.n_components}, got one on "
+                             f"R^{inner.n_features}.")
         self.register_buffer("shift", torch.zeros(d) if shift is None
                              else torch.as_tensor(shift).clone())
         self.register_buffer("scale", torch.ones(d) if scale is None
@@ -197,40 +338,191 @@ class ManifoldFlowModule(nn.Module):
 
     # ------------------------------------------------------------------ maps
     def chart(self, x: torch.Tensor) -> torch.Tensor:
-        """Manifold coordinates ``h_M`` of (the projection of) ``x``, shape ``(N, n)``."""
+        """Manifold coordinates ``h_M`` of (the projection of) ``x``.
+
+        The first ``n`` coordinates of ``f(x)`` (M-flow, PIE) or the encoder's output
+        (M_e-flow).
+
+        Parameters
+        ----------
+        x : Tensor of shape (N, D)
+            Points in the units of the data; same dtype as the parameters.
+
+        Returns
+        -------
+        h : Tensor of shape (N, n)
+            Coordinates on the manifold (``n = n_components``).
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``x`` does not have ``D = n_features`` entries.
+        RuntimeError
+            If the dtype of ``x`` differs from the parameters' (raised by torch).
+        """
+        _check_features(x, self.n_features)
         if self.encoder is not None:
             return self.encoder((x - self.shift) / self.scale)
         return self.outer(x)[0][..., : self.n_components]
 
     def decode_chart(self, h: torch.Tensor) -> torch.Tensor:
-        """Point on the manifold with coordinates ``h_M``: ``f^{-1}([h_M, 0])``."""
+        """Point on the manifold with coordinates ``h_M``: ``g(h_M) = f^{-1}([h_M, 0])``.
+
+        Parameters
+        ----------
+        h : Tensor of shape (N, n)
+            Manifold coordinates; same dtype as the parameters.
+
+        Returns
+        -------
+        x : Tensor of shape (N, D)
+            Points on the learned manifold, in the units of the data.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``h`` does not have ``n = n_components`` entries.
+        RuntimeError
+            If the dtype of ``h`` differs from the parameters' (raised by torch).
+        """
+        _check_features(h, self.n_components, "h")
         pad = h.new_zeros(*h.shape[:-1], self.n_features - self.n_components)
         return self.outer.inverse(torch.cat([h, pad], dim=-1))[0]
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Latent ``u = h_in(h_M(x))`` of the projection of ``x``, shape ``(N, n)``."""
+        """Latent ``u = h_in(h_M(x))`` of the projection of ``x``.
+
+        Parameters
+        ----------
+        x : Tensor of shape (N, D)
+            Points in the units of the data; same dtype as the parameters.
+
+        Returns
+        -------
+        u : Tensor of shape (N, n)
+            Latent of the inner flow (standard normal under the model).
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``x`` does not have ``D = n_features`` entries.
+        RuntimeError
+            If the dtype of ``x`` differs from the parameters' (raised by torch).
+        """
         return self.inner(self.chart(x))[0]
 
     def decode(self, u: torch.Tensor) -> torch.Tensor:
-        """Point on the manifold with latent ``u``: ``g(h_in^{-1}(u))``, shape ``(N, D)``."""
+        """Point on the manifold with latent ``u``: ``g(h_in^{-1}(u))``.
+
+        Parameters
+        ----------
+        u : Tensor of shape (N, n)
+            Latents of the inner flow; same dtype as the parameters.
+
+        Returns
+        -------
+        x : Tensor of shape (N, D)
+            Points on the learned manifold, in the units of the data.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``u`` does not have ``n = n_components`` entries.
+        RuntimeError
+            If the dtype of ``u`` differs from the parameters' (raised by torch).
+        """
         return self.decode_chart(self.inner.inverse(u)[0])
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """Projection of ``x`` onto the manifold, ``g(h_M(x))``."""
+        """Projection of ``x`` onto the manifold, ``g(h_M(x))``.
+
+        Parameters
+        ----------
+        x : Tensor of shape (N, D)
+            Points in the units of the data; same dtype as the parameters.
+
+        Returns
+        -------
+        x_hat : Tensor of shape (N, D)
+            Reconstructions on the learned manifold (not an orthogonal projection in
+            general).
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``x`` does not have ``D = n_features`` entries.
+        RuntimeError
+            If the dtype of ``x`` differs from the parameters' (raised by torch).
+        """
         return self.decode_chart(self.chart(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Same as :meth:`encode`.
+
+        Parameters
+        ----------
+        x : Tensor of shape (N, D)
+            Points in the units of the data; same dtype as the parameters.
+
+        Returns
+        -------
+        u : Tensor of shape (N, n)
+            Latent of the inner flow.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``x`` does not have ``D = n_features`` entries.
+        RuntimeError
+            If the dtype of ``x`` differs from the parameters' (raised by torch).
+        """
         return self.encode(x)
 
     def standardized_residual(self, x: torch.Tensor) -> torch.Tensor:
-        """``(x - reconstruct(x)) / scale``: the reconstruction residual in standardised
-        units, shape ``(N, D)``."""
+        """Reconstruction residual ``(x - reconstruct(x)) / scale`` in standardised units.
+
+        Parameters
+        ----------
+        x : Tensor of shape (N, D)
+            Points in the units of the data; same dtype as the parameters.
+
+        Returns
+        -------
+        residual : Tensor of shape (N, D)
+            Residual per coordinate, in units of the data's standard deviation.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``x`` does not have ``D = n_features`` entries.
+        RuntimeError
+            If the dtype of ``x`` differs from the parameters' (raised by torch).
+        """
         return (x - self.reconstruct(x)) / self.scale
 
     # ------------------------------------------------------------------ densities
     def chart_log_prob(self, h: torch.Tensor) -> torch.Tensor:
-        """Density of the coordinates ``h_M`` under the inner flow, ``log p_U(u) +
-        log |det dh_in/dh_M|`` (nats); the D-phase training objective."""
+        """Log-density of the coordinates ``h_M`` under the inner flow.
+
+        ``log p_U(u) + log |det dh_in/dh_M|``, the objective of the density (D) phase.
+
+        Parameters
+        ----------
+        h : Tensor of shape (N, n)
+            Manifold coordinates; same dtype as the parameters.
+
+        Returns
+        -------
+        log_prob : Tensor of shape (N,)
+            Log-density in nats w.r.t. Lebesgue measure on the coordinates.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``h`` does not have ``n = n_components`` entries.
+        RuntimeError
+            If the dtype of ``h`` differs from the parameters' (raised by torch).
+        """
         return self.inner.log_prob(h)
 
     def manifold_log_prob(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -245,13 +537,25 @@ class ManifoldFlowModule(nn.Module):
         Parameters
         ----------
         x : Tensor of shape (N, D)
+            Points in the units of the data; same dtype as the parameters.
 
         Returns
         -------
         log_prob : Tensor of shape (N,), float64
+            Log-density in nats w.r.t. the ``n``-dimensional volume on the manifold.
         x_hat : Tensor of shape (N, D)
             The projection ``g(h_M(x))`` (the decoder's value, for free).
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not 2-D or its last axis does not have ``D = n_features``
+            entries.
+        RuntimeError
+            If the dtype of ``x`` differs from the parameters' (raised by torch).
         """
+        if x.dim() != 2:
+            raise ValueError(f"x must be 2-D (N, D), got shape {tuple(x.shape)}.")
         h = self.chart(x)
         x_hat, jacobian = chart_jacobian(self.decode_chart, h)
         log_prob = self.chart_log_prob(h).to(torch.float64) - 0.5 * gram_log_det(jacobian)
@@ -259,9 +563,10 @@ class ManifoldFlowModule(nn.Module):
 
     def noisy_log_prob(self, x: torch.Tensor, noise_variance: float | None = None
                        ) -> torch.Tensor:
-        """Log-density on ``R^D`` of the noisy-manifold model: a point on the manifold
-        displaced by isotropic Gaussian noise of variance ``s^2`` in the ``D - n``
-        off-manifold directions,
+        """Log-density on ``R^D`` of the noisy-manifold model.
+
+        The model is a point on the manifold displaced by isotropic Gaussian noise of
+        variance ``s^2`` in the ``D - n`` off-manifold directions; its log-density is
 
             log p(x_hat) - ||x - x_hat||^2 / (2 s^2) - (D - n)/2 log(2 pi s^2),
 
@@ -270,32 +575,64 @@ class ManifoldFlowModule(nn.Module):
         Parameters
         ----------
         x : Tensor of shape (N, D)
+            Points in the units of the data; same dtype as the parameters.
         noise_variance : float, optional
-            ``s^2``; None estimates it on the batch, ``mean ||x - x_hat||^2 / (D - n)``.
+            ``s^2 > 0``, in squared data units; None estimates it on the batch,
+            ``mean ||x - x_hat||^2 / (D - n)``. Unused when ``n = D``.
 
         Returns
         -------
-        Tensor of shape (N,), float64
-            Nats.
+        log_prob : Tensor of shape (N,), float64
+            Log-density in nats on ``R^D``, in the units of ``x``.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not 2-D, its last axis does not have ``D = n_features`` entries,
+            or ``noise_variance`` is not positive (when ``n < D``).
+        RuntimeError
+            If the dtype of ``x`` differs from the parameters' (raised by torch).
         """
-        log_prob, x_hat = self.manifold_log_prob(x)
         k = self.n_features - self.n_components
+        if noise_variance is not None and k > 0:
+            noise_variance = torch.as_tensor(noise_variance, dtype=torch.float64,
+                                             device=x.device)
+            if not bool(noise_variance > 0):
+                raise ValueError(f"noise_variance must be > 0, got "
+                                 f"{float(noise_variance)!r}.")
+        log_prob, x_hat = self.manifold_log_prob(x)
         if k == 0:
             return log_prob
         r2 = (x - x_hat).to(torch.float64).pow(2).sum(-1)
         if noise_variance is None:
             tiny = torch.finfo(x.dtype).eps * float(self.scale.pow(2).mean())
             noise_variance = (r2.mean() / k).clamp_min(tiny)
-        else:
-            noise_variance = torch.as_tensor(noise_variance, dtype=torch.float64,
-                                             device=x.device)
         return (log_prob - 0.5 * r2 / noise_variance
                 - 0.5 * k * (torch.log(noise_variance) + _LOG_2PI))
 
     def pie_log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """PIE log-density on ``R^D`` (Beitler et al. 2018; Brehmer & Cranmer 2020,
-        Sec. 2): ``log p_U(u) + log |det dh_in/dh_M| + log N(h_perp; 0, eps^2 I) +
-        log |det J_f(x)|`` in nats, with ``eps = pie_epsilon``. Shape ``(N,)``."""
+        """PIE log-density on ``R^D`` (Beitler et al. 2018; Brehmer & Cranmer 2020, Sec. 2).
+
+        ``log p_U(u) + log |det dh_in/dh_M| + log N(h_perp; 0, eps^2 I) +
+        log |det J_f(x)|`` with ``eps = pie_epsilon``.
+
+        Parameters
+        ----------
+        x : Tensor of shape (N, D)
+            Points in the units of the data; same dtype as the parameters.
+
+        Returns
+        -------
+        log_prob : Tensor of shape (N,)
+            Log-density in nats on ``R^D``, in the units of ``x``.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``x`` does not have ``D = n_features`` entries.
+        RuntimeError
+            If the dtype of ``x`` differs from the parameters' (raised by torch).
+        """
         h, log_det = self.outer(x)
         h_m, h_perp = h[..., : self.n_components], h[..., self.n_components:]
         eps = self.pie_epsilon
@@ -306,7 +643,26 @@ class ManifoldFlowModule(nn.Module):
 
     def sample(self, n_samples: int, *, generator: torch.Generator | None = None
                ) -> torch.Tensor:
-        """Draw ``n_samples`` points on the manifold: ``u ~ N(0, I_n)``, ``x = g(u)``."""
+        """Draw points on the manifold: ``u ~ N(0, I_n)``, ``x = g(h_in^{-1}(u))``.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of points, ``>= 0``.
+        generator : torch.Generator, optional
+            Source of randomness (torch's global generator when None).
+
+        Returns
+        -------
+        x : Tensor of shape (n_samples, D)
+            Points on the learned manifold, in the units of the data.
+
+        Raises
+        ------
+        ValueError
+            If ``n_samples`` is not an int ``>= 0``.
+        """
+        n_samples = _check_int(n_samples, "n_samples", 0)
         p = next(iter(self.parameters()))
         u = self.inner.base.sample((n_samples,), dtype=p.dtype, device=p.device,
                                    generator=generator)

@@ -69,7 +69,9 @@ def rational_quadratic_spline(
     inverse : bool, default=False
         Evaluate the inverse map instead.
     min_bin_width, min_bin_height, min_derivative : float
-        Lower limits that keep the spline strictly monotone and invertible.
+        Lower limits that keep the spline strictly monotone and invertible
+        (``K * min_bin_width < 1``, ``K * min_bin_height < 1``,
+        ``0 <= min_derivative < 1``).
 
     Returns
     -------
@@ -77,7 +79,43 @@ def rational_quadratic_spline(
         Transformed points.
     log_abs_det : Tensor of shape (..., d)
         Elementwise ``log |d outputs / d inputs|`` in nats.
+
+    Raises
+    ------
+    ValueError
+        If the width and height logits have different numbers of bins, the derivative
+        logits do not have ``K - 1`` entries on their last axis, ``bound <= 0``, or the
+        minimum sizes leave no room for the bins (``K * min_bin_width >= 1``,
+        ``K * min_bin_height >= 1``, ``min_derivative`` outside ``[0, 1)``).
+    RuntimeError
+        If the leading shapes of ``inputs`` and the logits do not broadcast (raised
+        by torch).
+
+    References
+    ----------
+    .. [1] C. Durkan, A. Bekasov, I. Murray, G. Papamakarios. Neural Spline Flows.
+       NeurIPS 2019, Sec. 3.1 (monotonic rational-quadratic transform with linear
+       tails; the spline of Eq. 4 built from bin widths, heights and knot
+       derivatives) and Appendix A (derivative, and the inverse as the root of a
+       quadratic).
+    .. [2] J. A. Gregory, R. Delbourgo. Piecewise Rational Quadratic Interpolation to
+       Monotonic Data. IMA Journal of Numerical Analysis 2(2), 1982 (the monotone
+       rational-quadratic interpolant).
     """
+    n_bins = width_logits.shape[-1]
+    if height_logits.shape[-1] != n_bins or derivative_logits.shape[-1] != n_bins - 1:
+        raise ValueError(
+            f"width and height logits need the same number of bins K and derivative "
+            f"logits K - 1 entries on the last axis; got {width_logits.shape[-1]}, "
+            f"{height_logits.shape[-1]} and {derivative_logits.shape[-1]}.")
+    if not bound > 0:
+        raise ValueError(f"bound must be > 0, got {bound!r}.")
+    if not (n_bins * min_bin_width < 1.0 and n_bins * min_bin_height < 1.0
+            and 0.0 <= min_derivative < 1.0):
+        raise ValueError(
+            f"min_bin_width={min_bin_width!r} and min_bin_height={min_bin_height!r} must "
+            f"be below 1 / K = 1 / {n_bins} and min_derivative={min_derivative!r} in "
+            f"[0, 1).")
     widths, xk = _knots(width_logits, bound, min_bin_width)
     heights, yk = _knots(height_logits, bound, min_bin_height)
     # Softplus shifted so that a zero logit gives derivative exactly 1.
