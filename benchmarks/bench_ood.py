@@ -10,7 +10,7 @@ range (ADBench's preprocessing; the flows standardise internally anyway).
 Detectors (the same settings on every data set, no per-set tuning):
 
 * ``FlowOutlierGenerator`` with its defaults (shell outliers, half of the contrast
-  points from the flow itself, MLP discriminator ``(64, 64)``, score = discriminator-
+  points from the flow itself, MLP discriminator ``(32,)``, score = discriminator-
   corrected flow log-density); it reuses the ``FlowDensity`` below through
   ``sklearn.frozen.FrozenEstimator``, so both flow-based columns share one flow per seed.
   The last column, "discriminator logit", scores with the same fitted discriminator's

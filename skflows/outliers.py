@@ -138,8 +138,13 @@ class FlowOutlierGenerator(OutlierMixin, OutlierScoresMixin, BaseFlowEstimator):
         training row pairs one inlier with one contrast point (inliers are cycled when
         contrast points are more numerous), so every mini-batch of ``batch_size`` rows
         holds ``batch_size`` points of each class.
-    discriminator_hidden_dims : int or tuple of int, default=(64, 64)
-        Hidden widths of the discriminator MLP (ReLU).
+    discriminator_hidden_dims : int or tuple of int, default=(32,)
+        Hidden widths of the discriminator MLP (ReLU). A small discriminator gives a
+        smooth correction of the flow's log-density; wider or deeper ones fit the
+        training rows' noise. The default was chosen on a development task kept apart
+        from the benchmark's anomaly sets (digits 0-4 against 5-9 in optdigits and
+        pendigits, 5 % contamination, 2 seeds): ``(32,)`` raised the flow's ROC-AUC in
+        all four runs (by 0.002-0.020), ``(64, 64)`` lowered it in three.
     standardize : bool, default=True
         Standardise the discriminator's input with the training mean and standard
         deviation.
@@ -290,7 +295,7 @@ class FlowOutlierGenerator(OutlierMixin, OutlierScoresMixin, BaseFlowEstimator):
         expansion=0.5,
         flow_fraction=0.5,
         n_generated=None,
-        discriminator_hidden_dims=(64, 64),
+        discriminator_hidden_dims=(32,),
         standardize=True,
         contamination=0.1,
         *,
