@@ -137,7 +137,7 @@ class CWAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseFlowE
         values give a more normal latent at some cost in reconstruction: in
         ``benchmarks/bench_cwae.py`` (8-D codes), 0.1 on the 64-pixel optdigits and 3 on
         784-pixel MNIST digits keep the reconstruction error within 5 % of a plain
-        autoencoder's, while 1 costs 32 % on optdigits.
+        autoencoder's, while 1 costs 37 % on optdigits.
     output_activation : {"linear", "sigmoid"}, default="linear"
         Activation of the decoder's last layer. ``"sigmoid"`` bounds reconstructions to
         ``(0, 1)`` and is meant for data in ``[0, 1]`` (pixel intensities) with
