@@ -170,8 +170,13 @@ class GaussianPosteriorNetwork(nn.Module):
         self.log_scale = nn.Parameter(torch.log(torch.as_tensor(scale)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        u = (x.unsqueeze(-2) - self.loc) * torch.exp(-self.log_scale)  # (n, K, d)
-        return self.mlp(x) - 0.5 * (u * u).sum(-1) - self.log_scale.sum(-1)
+        # sum_j ((x_j - mu_kj) / sigma_kj)^2 expanded into two (n, d) x (d, K) products,
+        # so that no (n, K, d) tensor is formed (x is standardised: no cancellation).
+        precision = torch.exp(-2 * self.log_scale)  # (K, d)
+        weighted_loc = self.loc * precision
+        squared = (x * x) @ precision.T - 2 * x @ weighted_loc.T \
+            + (self.loc * weighted_loc).sum(-1)
+        return self.mlp(x) - 0.5 * squared - self.log_scale.sum(-1)
 
 
 # ---------------------------------------------------------------------------- helpers
