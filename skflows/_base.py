@@ -190,12 +190,16 @@ class BaseFlowEstimator(BaseEstimator):
         )
 
     def _train(self, build_module: Callable[[], torch.nn.Module], loss, X: np.ndarray,
-               callbacks=()) -> None:
+               callbacks=(), n_init: int = 1) -> None:
         """Build (or reuse, with ``warm_start``) the module and train it on ``X``.
 
         ``loss`` is ``loss(module, X_batch)`` or a list of :class:`~skflows._training.Phase`;
         ``callbacks`` are extra ``(name, skorch Callback)`` pairs for method-specific
         behaviour. Both go to the one engine, :func:`~skflows._training.train_module`.
+        With ``n_init > 1`` (and no warm start) the module is built and trained
+        ``n_init`` times from different initialisations, with the same validation split
+        and batch order, and the run with the lowest monitored loss (the loss early
+        stopping watches) is kept; the first run is the one ``n_init=1`` gives.
 
         Sets ``net_``, ``history_`` and ``n_iter_``. Torch's and numpy's global random
         states are left untouched: everything random happens inside ``fork_rng`` from a
@@ -211,20 +215,29 @@ class BaseFlowEstimator(BaseEstimator):
         for stale in ("n_iter_", "_failed_module"):
             if hasattr(self, stale):
                 delattr(self, stale)
-        with torch.random.fork_rng(devices=cuda):
-            torch.manual_seed(seed)
-            if warm:
-                module = net.module_
-            else:
-                module = build_module().to(dtype=dtype)
-            self._compute_dtype = str(dtype).removeprefix("torch.")
-            try:
-                net = train_module(module, loss, X, self._training_config(seed, device),
-                                   net=net, callbacks=callbacks)
-            except FloatingPointError:
-                # Keep the restored (finite) module inspectable, but do not look fitted.
-                self._failed_module = module
-                raise
+        n_runs = 1 if warm else int(n_init)
+        init_seeds = [seed, *np.random.RandomState(seed).randint(
+            np.iinfo(np.int32).max, size=n_runs - 1)]
+        self._compute_dtype = str(dtype).removeprefix("torch.")
+        best, best_loss = None, np.inf
+        for init_seed in init_seeds:
+            with torch.random.fork_rng(devices=cuda):
+                torch.manual_seed(int(init_seed))
+                module = net.module_ if warm else build_module().to(dtype=dtype)
+                try:
+                    run = train_module(module, loss, X, self._training_config(seed, device),
+                                       net=net, callbacks=callbacks)
+                except FloatingPointError:
+                    # Keep the restored (finite) module inspectable, but do not look
+                    # fitted.
+                    self._failed_module = module
+                    raise
+            run_loss = _monitored_minimum(run.history[n_before:])
+            if best is None or run_loss < best_loss:
+                best, best_loss = run, run_loss
+            if any("train_loss" not in row for row in run.history):
+                break  # interrupted (KeyboardInterrupt): no further initialisations
+        net = best
         # An epoch cut short by KeyboardInterrupt (skorch stops training and keeps the
         # best weights so far) leaves a history row without a train loss: drop it.
         complete = [row for row in net.history if "train_loss" in row]
@@ -266,3 +279,16 @@ class BaseFlowEstimator(BaseEstimator):
                 chunk = torch.from_numpy(rows).to(device)
                 outs.append(fn(chunk).detach().cpu().numpy())
         return np.concatenate(outs, axis=0).astype(out_dtype, copy=False)
+
+
+def _monitored_minimum(history) -> float:
+    """Lowest loss that early stopping watched in a run (``monitored_loss`` with
+    phases, else ``valid_loss``, else ``train_loss``); inf if no epoch completed."""
+    values = []
+    for row in history:
+        for key in ("monitored_loss", "valid_loss", "train_loss"):
+            if key in row and row[key] is not None:
+                values.append(float(row[key]))
+                break
+    values = [v for v in values if np.isfinite(v)]
+    return min(values) if values else np.inf

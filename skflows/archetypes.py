@@ -324,6 +324,13 @@ class DeepArchetypes(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseFlow
     standardize : bool, default=True
         Standardise each feature inside the flow; all outputs refer to the units of
         ``X``.
+    n_init : int, default=1
+        Number of initialisations (FurthestSum start row, network weights) trained; the
+        one with the lowest validation loss (training loss without a validation split)
+        is kept, as ``n_init`` in :class:`~sklearn.mixture.GaussianMixture`. A flexible
+        flow can span the data with archetypes that are not the data's corners (curved
+        edges cover the rest); such fits have a higher loss, and several
+        initialisations avoid them (see the user guide). Costs ``n_init`` fits.
     max_epochs : int, default=200
         Maximum number of passes over the training data.
     batch_size : int, default=128
@@ -455,6 +462,7 @@ class DeepArchetypes(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseFlow
         "tail_bound": [Interval(numbers.Real, 0, None, closed="neither")],
         "permutation": [StrOptions({"random", "reverse", "lu"})],
         "standardize": ["boolean"],
+        "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -473,6 +481,7 @@ class DeepArchetypes(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseFlow
         tail_bound=5.0,
         permutation="lu",
         standardize=True,
+        n_init=1,
         *,
         max_epochs=200,
         batch_size=128,
@@ -501,6 +510,7 @@ class DeepArchetypes(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseFlow
         self.tail_bound = tail_bound
         self.permutation = permutation
         self.standardize = standardize
+        self.n_init = n_init
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -597,7 +607,8 @@ class DeepArchetypes(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseFlow
             archetype_loss_weight=float(self.archetype_loss_weight),
             reconstruction=self.reconstruction,
             batch_size=min(int(self.batch_size), X.shape[0]))  # the engine's batch size
-        self._train(lambda: self._build_module(X, hidden, head_hidden), loss, X)
+        self._train(lambda: self._build_module(X, hidden, head_hidden), loss, X,
+                    n_init=self.n_init)
         self._set_archetypes()
         return self
 
