@@ -66,6 +66,10 @@ def main(argv=None):
     parser.add_argument("--competitors", type=int, default=2)
     parser.add_argument("--eval-samples", type=int, default=64)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--draw-check", nargs="+", type=int, default=[],
+                        help="also print the LWTA flow's paired gap with these numbers of "
+                             "evaluation draws (convergence of the importance-weighted "
+                             "estimate)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -93,6 +97,10 @@ def main(argv=None):
                   f"{fmt([r['nll'] for r in runs], 3)} | {gap} | {closed} | "
                   f"{fmt([r['epochs'] for r in runs], 0)} | "
                   f"{fmt([r['seconds'] for r in runs], 0)} |", flush=True)
+        for seed, run in zip(args.seeds, rows["lwta"]):
+            if run["gap_by_draws"]:
+                checks = ", ".join(f"S={k}: {v:.4f}" for k, v in run["gap_by_draws"].items())
+                print(f"\n{name}, seed {seed}: LWTA paired gap by evaluation draws: {checks}\n")
 
 
 def fmt(values, digits, percent=False):
@@ -129,7 +137,14 @@ def fit_three(name, seed, args, hidden):
         log_q = model.score_samples(X_test)
         gap = (float(np.mean(true_log_prob - log_q)) if true_log_prob is not None
                else float("nan"))
+        gap_by_draws = {}
+        if label == "lwta" and true_log_prob is not None:
+            for draws in args.draw_check:
+                model.set_params(n_eval_samples=draws)
+                gap_by_draws[draws] = float(np.mean(true_log_prob
+                                                    - model.score_samples(X_test)))
         rows[label] = dict(nll=-float(np.mean(log_q)), gap=gap, seconds=seconds,
+                           gap_by_draws=gap_by_draws,
                            epochs=model.n_iter_,
                            params=sum(p.numel() for p in model.module_.parameters()),
                            hidden=f"{model.hidden_dims[0]}x{len(model.hidden_dims)}")
