@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import numbers
+from functools import partial
 
 import numpy as np
 import torch
@@ -23,6 +25,17 @@ def negative_log_likelihood(module, X):
     return -module.log_prob(X).mean()
 
 
+def importance_weighted_nll(module, X, n_samples):
+    """Mean negative importance-weighted bound (nats per sample) of a random flow.
+
+    ``-mean_x log (1/S) sum_s p(x | xi_s)`` with ``S = n_samples`` independent winner
+    draws ``xi_s ~ pi`` per row (Burda, Grosse & Salakhutdinov, ICLR 2016, Eq. 8); with
+    ``S = 1`` it is the negative evidence lower bound ``-E[log p(x | xi)]``.
+    """
+    log_prob = module.log_prob(X.expand(n_samples, *X.shape))
+    return -(torch.logsumexp(log_prob, 0) - math.log(n_samples)).mean()
+
+
 class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMixin,
                   BaseFlowEstimator):
     """Density estimation with a coupling normalizing flow.
@@ -35,12 +48,13 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
     Dinh et al., "Density estimation using Real NVP", ICLR 2017, Sec. 3.3).
 
     ``flow="lwta"`` makes the flow random (a "random normalizing flow"): the first hidden
-    layer of every spline conditioner is a stochastic local-winner-takes-all layer
+    layer of every spline conditioner holds stochastic local-winner-takes-all blocks
     (Panousis et al., ICML 2019, Sec. 3) whose winners depend only on the coupling's
     identity half, so the model is a finite mixture of bijective flows
-    ``p(x) = sum_xi p(x | xi) pi(xi | x)``. Training maximises the evidence lower bound
-    ``E_xi[log p(x | xi)]`` with winners drawn from ``pi`` (the ``pi`` terms cancel; cf.
-    Cornish et al., ICML 2020, Sec. 3), using straight-through Gumbel-softmax gradients.
+    ``p(x) = sum_xi p(x | xi) pi(xi | x)``. Training maximises the importance-weighted
+    lower bound ``E[log (1/S) sum_s p(x | xi_s)]`` with ``S = n_train_samples`` winner
+    draws from ``pi`` (the ``pi`` terms cancel; cf. Cornish et al., ICML 2020, Sec. 3;
+    Burda et al., ICLR 2016, Eq. 8), using straight-through Gumbel-softmax gradients.
     See :mod:`skflows.nn.lwta`.
 
     Read more in the :ref:`user guide <flow_density>`.
@@ -65,11 +79,24 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
         reversal. On the digits benchmark "lu" gains about 2 nats per image over
         "random" for about 15% more training time.
     n_competitors : int, default=2
-        Competing units per LWTA block (``flow="lwta"`` only); the first entry of
-        ``hidden_dims`` must be a multiple of it.
+        Competing units ``U`` per LWTA block (``flow="lwta"`` only).
+    n_lwta_blocks : int or None, default=1
+        LWTA blocks per coupling conditioner (``flow="lwta"`` only): the first hidden
+        layer holds ``n_lwta_blocks * n_competitors`` competing units and deterministic
+        ReLU units for the rest, so each coupling switches at random between
+        ``n_competitors ** n_lwta_blocks`` conditioners. None makes every unit of the
+        first hidden layer compete (``hidden_dims[0]`` must then be a multiple of
+        ``n_competitors``).
     n_eval_samples : int, default=64
         Number ``S`` of winner draws in the importance-weighted estimate that
         ``score_samples`` returns for ``flow="lwta"``.
+    n_train_samples : int, default=8
+        Number ``S`` of winner draws per row in the training objective for
+        ``flow="lwta"``: the importance-weighted bound ``log (1/S) sum_s p(x | xi_s)``
+        (Burda et al., ICLR 2016, Eq. 8). ``1`` trains on the plain evidence lower
+        bound ``E[log p(x | xi)]``, which is ``S`` times cheaper per step but penalises
+        any mixture whose pieces disagree on ``x``, so the flow stays close to a
+        deterministic one.
     standardize : bool, default=True
         Standardise each feature with the training mean and standard deviation inside the
         flow. Log-densities always refer to the units of ``X`` (the Jacobian of the
@@ -165,6 +192,11 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
     .. [3] G. Papamakarios, E. Nalisnick, D. J. Rezende, S. Mohamed,
        B. Lakshminarayanan. Normalizing Flows for Probabilistic Modeling and Inference.
        JMLR 22(57), 2021.
+    .. [4] K. P. Panousis, S. Chatzis, S. Theodoridis. Nonparametric Bayesian Deep
+       Networks with Local Competition. ICML 2019, Sec. 3 (stochastic LWTA units).
+    .. [5] Y. Burda, R. Grosse, R. Salakhutdinov. Importance Weighted Autoencoders.
+       ICLR 2016, Eq. 8 (the importance-weighted bound used to train and score random
+       flows).
 
     Examples
     --------
@@ -182,7 +214,9 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
         **BaseFlowEstimator._parameter_constraints,
         "flow": [StrOptions({"nsf", "realnvp", "lwta"})],
         "n_competitors": [Interval(numbers.Integral, 2, None, closed="left")],
+        "n_lwta_blocks": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "n_eval_samples": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_train_samples": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_layers": [Interval(numbers.Integral, 1, None, closed="left")],
         "hidden_dims": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
         "n_bins": [Interval(numbers.Integral, 2, None, closed="left")],
@@ -201,7 +235,9 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
         tail_bound=5.0,
         permutation="lu",
         n_competitors=2,
+        n_lwta_blocks=1,
         n_eval_samples=64,
+        n_train_samples=8,
         standardize=True,
         contamination=0.1,
         *,
@@ -225,7 +261,9 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
         self.tail_bound = tail_bound
         self.permutation = permutation
         self.n_competitors = n_competitors
+        self.n_lwta_blocks = n_lwta_blocks
         self.n_eval_samples = n_eval_samples
+        self.n_train_samples = n_train_samples
         self.standardize = standardize
         self.contamination = contamination
         self.max_epochs = max_epochs
@@ -295,7 +333,8 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
         def build():
             if self.flow == "lwta":
                 return lwta_flow(d, n_layers=self.n_layers, hidden_dims=hidden,
-                                 n_competitors=self.n_competitors, n_bins=self.n_bins,
+                                 n_competitors=self.n_competitors,
+                                 n_blocks=self.n_lwta_blocks, n_bins=self.n_bins,
                                  tail_bound=self.tail_bound, permutation=self.permutation,
                                  shift=shift, scale=scale)
             return coupling_flow(
@@ -304,10 +343,19 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
                 shift=shift, scale=scale,
             )
 
-        if self.flow == "lwta" and hidden[0] % self.n_competitors:
-            raise ValueError(f"hidden_dims[0]={hidden[0]} must be a multiple of "
-                             f"n_competitors={self.n_competitors}.")
-        self._train(build, negative_log_likelihood, X)
+        if self.flow == "lwta":
+            if self.n_lwta_blocks is None and hidden[0] % self.n_competitors:
+                raise ValueError(f"hidden_dims[0]={hidden[0]} must be a multiple of "
+                                 f"n_competitors={self.n_competitors}.")
+            if (self.n_lwta_blocks or 0) * self.n_competitors > hidden[0]:
+                raise ValueError(
+                    f"n_lwta_blocks * n_competitors = "
+                    f"{self.n_lwta_blocks * self.n_competitors} exceeds hidden_dims[0]="
+                    f"{hidden[0]}.")
+        loss = negative_log_likelihood
+        if self.flow == "lwta" and self.n_train_samples > 1:
+            loss = partial(importance_weighted_nll, n_samples=self.n_train_samples)
+        self._train(build, loss, X)
         # Seed of the keyed noise used at evaluation time (random flows only).
         self._eval_seed = self._seed() % (2**31 - 1)
         self._set_offset(X)

@@ -1,6 +1,7 @@
 """Behaviour of FlowDensity: units, normalisation, sampling, latent maps, scikit-learn
 integration, persistence, determinism and errors."""
 
+import math
 import pickle
 import warnings
 
@@ -18,6 +19,8 @@ from sklearn.preprocessing import StandardScaler
 
 from skflows import FlowDensity
 from skflows._testing import FAST_PARAMS
+from skflows.density import importance_weighted_nll, negative_log_likelihood
+from skflows.nn import lwta_flow
 
 FAST = FAST_PARAMS["FlowDensity"]
 
@@ -352,4 +355,71 @@ def test_random_lwta_flow_estimator():
     restored = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(restored.score_samples(X), scores)
     with pytest.raises(ValueError, match="multiple of n_competitors"):
-        FlowDensity(**{**FAST, "flow": "lwta", "hidden_dims": (9,)}).fit(X)
+        FlowDensity(**{**FAST, "flow": "lwta", "hidden_dims": (9,), "n_lwta_blocks": None}).fit(X)
+    with pytest.raises(ValueError, match="exceeds hidden_dims"):
+        FlowDensity(**{**FAST, "flow": "lwta", "hidden_dims": (9,), "n_lwta_blocks": 5}).fit(X)
+
+
+@pytest.mark.parametrize("n_blocks, n_dense", [(1, 6), (2, 4), (None, 0)])
+def test_n_lwta_blocks_sets_the_competing_units(n_blocks, n_dense):
+    est = FlowDensity(**{**FAST, "flow": "lwta", "hidden_dims": (8,), "n_train_samples": 2,
+                         "n_lwta_blocks": n_blocks}).fit(_data(200))
+    couplings = est.module_._stochastic()
+    assert len(couplings) == FAST["n_layers"]
+    for c in couplings:
+        assert c.lwta.n_blocks * c.lwta.n_competitors == 8 - n_dense
+        assert (c.dense is None) == (n_dense == 0)
+        if n_dense:
+            assert c.dense.weight.shape == (n_dense, 1)  # (out, in): a 2-D flow
+
+
+def _perturbed_lwta_flow():
+    """2 stochastic layers x 2 blocks x 2 competitors whose mixture members differ."""
+    torch.manual_seed(0)
+    flow = lwta_flow(2, n_layers=2, hidden_dims=(4, 6), n_competitors=2, n_bins=4,
+                     tail_bound=4.0, permutation="reverse").double()
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in flow.parameters():
+            p.add_(0.7 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    return flow
+
+
+def test_importance_weighted_training_loss_is_a_bound_between_elbo_and_exact():
+    flow = _perturbed_lwta_flow()
+    x = torch.randn(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    # One draw: the importance-weighted loss is the plain negative bound, draw for draw.
+    torch.manual_seed(3)
+    one = importance_weighted_nll(flow, x, n_samples=1)
+    torch.manual_seed(3)
+    assert torch.equal(one, negative_log_likelihood(flow, x))
+    with torch.no_grad():
+        exact = float(flow.log_prob_exact(x).mean())
+        torch.manual_seed(4)
+        elbo = -float(negative_log_likelihood(flow, x.expand(2000, *x.shape)))
+        # 20 batches of 50 independent IW-8 estimates per row.
+        iw = torch.stack([importance_weighted_nll(flow, x.expand(50, *x.shape), 8)
+                          for _ in range(20)])
+    iw_mean, iw_se = -float(iw.mean()), float(iw.std()) / math.sqrt(len(iw))
+    assert exact - elbo > 0.05, "mixture members should differ for the test to bite"
+    # E[ELBO] < E[IW-8] <= exact (Burda et al. 2016, Theorem 1), with Monte-Carlo slack.
+    assert elbo + 0.02 < iw_mean <= exact + 3 * iw_se
+    # Gradients reach every parameter, winner logits included (straight-through).
+    flow.train()
+    importance_weighted_nll(flow, x, 4).backward()
+    grads = [p.grad for p in flow.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert float(flow._stochastic()[0].lwta.linear.weight.grad.abs().sum()) > 0
+
+
+def test_n_train_samples_sets_the_random_flow_objective_only():
+    X = _data(300)
+    fits = {s: FlowDensity(**{**FAST, "flow": "lwta", "n_eval_samples": 4,
+                              "n_train_samples": s}).fit(X) for s in (1, 3)}
+    assert not np.allclose(fits[1].score_samples(X), fits[3].score_samples(X))
+    # The first epoch's training loss is the mean negative IW-S bound: tighter with S=3.
+    assert fits[3].history_[0]["train_loss"] < fits[1].history_[0]["train_loss"]
+    # Deterministic flows ignore it.
+    nsf = [FlowDensity(**{**FAST, "n_train_samples": s}).fit(X).score_samples(X)
+           for s in (1, 3)]
+    np.testing.assert_array_equal(nsf[0], nsf[1])

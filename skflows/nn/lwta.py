@@ -7,7 +7,8 @@ local competition", ICML 2019, Sec. 3): the ``n_blocks * n_competitors`` linear 
 ``xi`` is drawn from ``Categorical(softmax(h_block))`` and passes its linear response, the
 losers output 0.
 
-Random flow: an LWTA layer as the first hidden layer of each coupling conditioner. The
+Random flow: LWTA blocks in the first hidden layer of each coupling conditioner (all of
+it, or a few blocks next to deterministic ReLU units). The
 winners of layer ``l`` depend only on the coupling's identity half ``a_l``, which is the
 same in both directions, so the model is a finite mixture of bijective flows
 
@@ -22,7 +23,10 @@ The model is the *discrete* mixture everywhere: winners are hard one-hot vectors
 forward pass. In training, gradients reach the winner logits through the straight-through
 Gumbel-softmax estimator (Jang, Gu & Poole, ICLR 2017, Sec. 2.2; temperature 0.67 as in the
 LWTA reference code), so the training loss *value* is exactly the bound of the evaluated
-model. Scoring uses the importance-weighted estimate
+model. Training may also use the importance-weighted bound with several draws per row
+(``FlowDensity(n_train_samples=...)``): it penalises mixture members that disagree on
+``x`` less than the single-draw bound does (Burda et al. 2016, Theorem 1: the bound
+tightens as draws are added). Scoring uses the importance-weighted estimate
 ``log (1/S) sum_s p(x | xi_s)`` (Burda, Grosse & Salakhutdinov, ICLR 2016, Eq. 8), whose
 expectation lies between the bound and ``log p(x)`` and tends to ``log p(x)`` as ``S``
 grows.
@@ -258,19 +262,22 @@ class LWTA(nn.Module):
 class StochasticSplineCoupling(Transform):
     """Rational-quadratic spline coupling whose conditioner starts with an LWTA layer.
 
-    Conditioner: ``a -> LWTA(K blocks x U) -> [Linear -> ReLU]* -> Linear (zero init)``;
-    the spline is that of :class:`~skflows.nn.SplineCoupling` (Durkan et al. 2019).
-    Given the winners the layer is a bijection; the winners' probabilities depend only on
-    the identity half ``a``.
+    Conditioner: ``a -> [ReLU(Linear) (W - K U units) | LWTA (K blocks x U)] ->
+    [Linear -> ReLU]* -> Linear (zero init)``, with ``W = hidden_dims[0]``; the spline
+    is that of :class:`~skflows.nn.SplineCoupling` (Durkan et al. 2019). Given the
+    winners the layer is a bijection; the winners' probabilities depend only on the
+    identity half ``a``. With ``n_blocks=None`` every unit of the first layer competes
+    (``K = W / U``); a few blocks next to deterministic units make the winners a discrete
+    switch between ``U**K`` conditioners that otherwise share their features.
 
     Parameters
     ----------
     n_features : int
         Dimension ``d``.
     hidden_dims : sequence of int
-        Conditioner widths; the first must be a multiple of ``n_competitors``.
+        Conditioner widths ``W, ...``.
     n_competitors : int, default=2
-        Competing units per LWTA block.
+        Competing units ``U`` per LWTA block.
     n_bins : int, default=8
         Number of spline bins.
     tail_bound : float, default=5.0
@@ -278,12 +285,15 @@ class StochasticSplineCoupling(Transform):
         units.
     n_components : int or None, default=None
         Number of independent layers on a leading axis.
+    n_blocks : int or None, default=None
+        Number ``K >= 1`` of LWTA blocks in the first hidden layer (``K U <= W``); the
+        other ``W - K U`` units are deterministic ReLU units. None: ``K = W / U``.
 
     Raises
     ------
     ValueError
-        If ``hidden_dims`` is empty or its first width is not a multiple of
-        ``n_competitors``.
+        If ``hidden_dims`` is empty, ``n_blocks`` is None and the first width is not a
+        multiple of ``n_competitors``, or ``n_blocks * n_competitors`` exceeds it.
 
     References
     ----------
@@ -299,18 +309,26 @@ class StochasticSplineCoupling(Transform):
 
     def __init__(self, n_features: int, hidden_dims: Sequence[int] = (64, 64),
                  n_competitors: int = 2, n_bins: int = 8, tail_bound: float = 5.0,
-                 n_components: int | None = None):
+                 n_components: int | None = None, n_blocks: int | None = None):
         super().__init__()
-        if not hidden_dims or hidden_dims[0] % n_competitors:
+        if not hidden_dims or (n_blocks is None and hidden_dims[0] % n_competitors):
             raise ValueError(f"the first hidden width ({tuple(hidden_dims)}) must be a "
                              f"multiple of n_competitors={n_competitors}.")
+        if n_blocks is None:
+            n_blocks = hidden_dims[0] // n_competitors
+        n_blocks = _check_int(n_blocks, "n_blocks", 1)
+        n_dense = hidden_dims[0] - n_blocks * n_competitors
+        if n_dense < 0:
+            raise ValueError(f"n_blocks * n_competitors = {n_blocks * n_competitors} "
+                             f"exceeds the first hidden width {hidden_dims[0]}.")
         self.n_features = n_features
         self.n_identity = n_features // 2
         self.n_transformed = n_features - self.n_identity
         self.n_bins, self.tail_bound = n_bins, float(tail_bound)
         self.n_params = 3 * n_bins - 1
-        self.lwta = LWTA(self.n_identity, hidden_dims[0] // n_competitors, n_competitors,
-                         n_components)
+        self.lwta = LWTA(self.n_identity, n_blocks, n_competitors, n_components)
+        self.dense = (BatchedLinear(self.n_identity, n_dense, n_components) if n_dense
+                      else None)
         layers: list[nn.Module] = []
         for d_in, d_out in zip(hidden_dims[:-1], hidden_dims[1:]):
             layers += [BatchedLinear(d_in, d_out, n_components), nn.ReLU()]
@@ -354,6 +372,8 @@ class StochasticSplineCoupling(Transform):
         _check_features(x, self.n_features)
         x_id, x_tr = x[..., : self.n_identity], x[..., self.n_identity:]
         hidden, log_pi = self.lwta(x_id, uniforms, winners)
+        if self.dense is not None:
+            hidden = torch.cat([torch.relu(self.dense(x_id)), hidden], dim=-1)
         params = self.head(hidden)
         params = params.reshape(*params.shape[:-1], self.n_transformed, self.n_params)
         k = self.n_bins
@@ -721,7 +741,8 @@ class StochasticFlow(Flow):
 def lwta_flow(n_features: int, *, n_layers: int = 5, hidden_dims: Sequence[int] = (64, 64),
               n_competitors: int = 2, n_bins: int = 8, tail_bound: float = 5.0,
               permutation: str = "lu", shift=None, scale=None,
-              generator: torch.Generator | None = None) -> StochasticFlow:
+              generator: torch.Generator | None = None,
+              n_blocks: int | None = None) -> StochasticFlow:
     """Build a random normalizing flow of stochastic LWTA spline couplings.
 
     Same layout as :func:`~skflows.nn.coupling_flow` (a mixing layer before each coupling,
@@ -734,10 +755,13 @@ def lwta_flow(n_features: int, *, n_layers: int = 5, hidden_dims: Sequence[int] 
     n_layers : int, default=5
         Number of stochastic coupling layers.
     hidden_dims : sequence of int, default=(64, 64)
-        Conditioner widths; the first is the LWTA layer's ``K * U`` units and must be a
-        multiple of ``n_competitors``.
+        Conditioner widths; the first layer holds the ``K * U`` LWTA units and
+        deterministic ReLU units for the rest.
     n_competitors : int, default=2
         Competing units ``U`` per LWTA block.
+    n_blocks : int or None, default=None
+        LWTA blocks ``K`` per coupling layer; None makes every unit of the first layer
+        compete (the first width must then be a multiple of ``n_competitors``).
     n_bins : int, default=8
         Spline bins.
     tail_bound : float, default=5.0
@@ -758,8 +782,9 @@ def lwta_flow(n_features: int, *, n_layers: int = 5, hidden_dims: Sequence[int] 
     Raises
     ------
     ValueError
-        If ``n_features`` is not an int ``>= 1``, for an unknown ``permutation``, or if
-        the first hidden width is not a multiple of ``n_competitors``.
+        If ``n_features`` is not an int ``>= 1``, for an unknown ``permutation``, if
+        ``n_blocks`` is None and the first hidden width is not a multiple of
+        ``n_competitors``, or if ``n_blocks * n_competitors`` exceeds that width.
 
     References
     ----------
@@ -782,6 +807,7 @@ def lwta_flow(n_features: int, *, n_layers: int = 5, hidden_dims: Sequence[int] 
     _check_int(n_features, "n_features", 1)
     transforms = stack_couplings(
         n_features, n_layers,
-        lambda d: StochasticSplineCoupling(d, hidden_dims, n_competitors, n_bins, tail_bound),
+        lambda d: StochasticSplineCoupling(d, hidden_dims, n_competitors, n_bins, tail_bound,
+                                           n_blocks=n_blocks),
         permutation=permutation, shift=shift, scale=scale, generator=generator)
     return StochasticFlow(transforms, StandardNormal(n_features))

@@ -76,6 +76,33 @@ def test_elbo_below_iw_below_exact_and_iw_converges():
     assert errors[2] < 0.03 and errors[2] < errors[0]
 
 
+def test_few_blocks_next_to_deterministic_units_form_an_exact_mixture():
+    """One LWTA block of 2 per layer (a random switch), the other units ReLU: 4 members."""
+    torch.manual_seed(3)
+    flow = lwta_flow(2, n_layers=2, hidden_dims=(5, 6), n_competitors=2, n_bins=4,
+                     tail_bound=4.0, permutation="reverse", n_blocks=1).double()
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for p in flow.parameters():
+            p.add_(0.4 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    flow.eval()
+    assert [t.dense.weight.shape[0] for t in flow._stochastic()] == [3, 3]
+    grid1 = torch.linspace(-8, 8, 241, dtype=torch.float64)
+    grid = torch.stack(torch.meshgrid(grid1, grid1, indexing="ij"), -1).reshape(-1, 2)
+    x = torch.randn(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        dens = torch.exp(flow.log_prob_exact(grid)).reshape(241, 241).numpy()
+        exact = flow.log_prob_exact(x)
+        elbo = flow.log_prob(x.expand(4000, 6, 2), flow.keyed_uniforms(x, 11, 4000)).mean(0)
+        iw = torch.stack([flow.log_prob_iw(x, 8, seed) for seed in range(200)]).mean(0)
+    mass = np.trapezoid(np.trapezoid(dens, grid1.numpy(), axis=1), grid1.numpy())
+    assert abs(mass - 1.0) < 2e-3
+    assert float((exact - elbo).mean()) > 0.02, "members should differ for the test to bite"
+    assert torch.all(elbo < iw) and torch.all(iw <= exact + 0.02)
+    with pytest.raises(ValueError, match="exceeds the first hidden width"):
+        lwta_flow(2, hidden_dims=(5,), n_competitors=2, n_blocks=3)
+
+
 def test_each_mixture_member_is_a_bijection_with_correct_log_det():
     flow = _tiny_flow(3, seed=2)
     coupling = flow._stochastic()[0]
