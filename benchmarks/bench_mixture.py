@@ -36,7 +36,9 @@ hidden widths, batch size, data), measured interleaved in one process (median ov
 rounds), so that the load of a shared machine hits both alike.
 
 Run: ``python benchmarks/bench_mixture.py`` (about 15-25 minutes on 2 CPU cores with 3
-seeds); ``--datasets``, ``--seeds``, ``--sections quality timing`` select parts.
+seeds); ``--datasets``, ``--seeds``, ``--sections quality timing matmul`` select parts
+(``matmul``: one batched product for five components against one component's product,
+the operation whose cost grows with K at 64-D).
 """
 
 import argparse
@@ -232,17 +234,23 @@ def timing(rounds, epochs):
     print("\n## Seconds per training epoch: FlowMixtureClustering with K components vs "
           f"one FlowDensity of the same architecture (median of {rounds} interleaved "
           f"rounds x {epochs} epochs, torch threads: {torch.get_num_threads()})\n")
-    print("| data | architecture | K | FlowDensity s/epoch | FlowMixtureClustering s/epoch "
-          "| ratio |")
-    print("|---|---|---|---|---|---|")
+    print("| data | dtype | architecture | K | FlowDensity s/epoch | FlowMixtureClustering "
+          "s/epoch | ratio |")
+    print("|---|---|---|---|---|---|---|")
     digits = load("optdigits04", 0)[0]
+    pinwheel = make_pinwheel(2560, random_state=0, **PAPER_PINWHEEL)
+    digits_label = f"optdigits 0-4 {digits.shape[0]}x{digits.shape[1]}"
+    # The compute dtype follows the data's: float64 arrays (numpy's default) train in
+    # float64, where the component axis multiplies the matmul time about 4-5 times at
+    # K=5 on a CPU core; float32 arrays train in float32.
     cases = [
-        ("pinwheel 2560x2", make_pinwheel(2560, random_state=0, **PAPER_PINWHEEL),
-         FLOW_CONFIGS["pinwheel"]),
-        (f"optdigits 0-4 {digits.shape[0]}x{digits.shape[1]}", digits,
-         FLOW_CONFIGS["optdigits04"]),
+        ("pinwheel 2560x2", pinwheel, FLOW_CONFIGS["pinwheel"]),
+        ("pinwheel 2560x2", pinwheel.astype(np.float32), FLOW_CONFIGS["pinwheel"]),
+        (digits_label, digits, FLOW_CONFIGS["optdigits04"]),
+        (digits_label, digits.astype(np.float32), FLOW_CONFIGS["optdigits04"]),
         # Without the 64x64 LU mixing layers, whose matmuls dominate the cost above.
-        (f"optdigits 0-4 {digits.shape[0]}x{digits.shape[1]}", digits,
+        (digits_label, digits, {**FLOW_CONFIGS["optdigits04"], "permutation": "random"}),
+        (digits_label, digits.astype(np.float32),
          {**FLOW_CONFIGS["optdigits04"], "permutation": "random"}),
     ]
     for label, X, config in cases:
@@ -263,16 +271,44 @@ def timing(rounds, epochs):
                      f"mixing, batch {config['batch_size']}")
         for k in (1, 5, 10):
             single, mixture = np.median(times[k][0]), np.median(times[k][1])
-            print(f"| {label} | {arch_text} | {k} | {single:.4f} | {mixture:.4f} | "
+            print(f"| {label} | {X.dtype} | {arch_text} | {k} | {single:.4f} | {mixture:.4f} | "
                   f"{mixture / single:.2f} |", flush=True)
+
+
+def matmul(repeats=2000):
+    """One batched product for K = 5 components against one component's product."""
+    print("\n## One component's product (addmm) vs five components' (one baddbmm), "
+          f"torch threads: {torch.get_num_threads()}\n")
+    print("| dtype | rows x in -> out | K=1 addmm (us) | K=5 baddbmm (us) | ratio |")
+    print("|---|---|---|---|---|")
+
+    def clock(f):
+        for _ in range(50):
+            f()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            f()
+        return (time.perf_counter() - start) / repeats * 1e6
+
+    for dtype in (torch.float32, torch.float64):
+        for n, d_in, d_out in ((128, 64, 64), (128, 32, 16), (128, 16, 64)):
+            x1, w1 = torch.randn(n, d_in, dtype=dtype), torch.randn(d_out, d_in, dtype=dtype)
+            b1 = torch.randn(d_out, dtype=dtype)
+            x5 = torch.randn(5, n, d_in, dtype=dtype)
+            w5 = torch.randn(5, d_out, d_in, dtype=dtype)
+            b5 = torch.randn(5, 1, d_out, dtype=dtype)
+            one = clock(lambda: torch.addmm(b1, x1, w1.T))
+            five = clock(lambda: torch.baddbmm(b5, x5, w5.transpose(1, 2)))
+            print(f"| {str(dtype).removeprefix('torch.')} | {n} x {d_in} -> {d_out} | "
+                  f"{one:.1f} | {five:.1f} | {five / one:.2f} |", flush=True)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--sections", nargs="+", default=["quality", "timing"],
-                        choices=["quality", "timing"])
+    parser.add_argument("--sections", nargs="+", default=["quality", "timing", "matmul"],
+                        choices=["quality", "timing", "matmul"])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None,
@@ -284,6 +320,8 @@ def main(argv=None):
         quality(args.datasets, args.seeds)
     if "timing" in args.sections:
         timing(args.rounds, args.epochs)
+    if "matmul" in args.sections:
+        matmul()
 
 
 if __name__ == "__main__":
