@@ -294,7 +294,8 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Fit the flow by maximum likelihood.
+        """Fit the flow by maximum likelihood (random flows: on the importance-weighted
+        lower bound).
 
         Parameters
         ----------
@@ -343,15 +344,6 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
                 shift=shift, scale=scale,
             )
 
-        if self.flow == "lwta":
-            if self.n_lwta_blocks is None and hidden[0] % self.n_competitors:
-                raise ValueError(f"hidden_dims[0]={hidden[0]} must be a multiple of "
-                                 f"n_competitors={self.n_competitors}.")
-            if (self.n_lwta_blocks or 0) * self.n_competitors > hidden[0]:
-                raise ValueError(
-                    f"n_lwta_blocks * n_competitors = "
-                    f"{self.n_lwta_blocks * self.n_competitors} exceeds hidden_dims[0]="
-                    f"{hidden[0]}.")
         loss = negative_log_likelihood
         if self.flow == "lwta" and self.n_train_samples > 1:
             loss = partial(importance_weighted_nll, n_samples=self.n_train_samples)

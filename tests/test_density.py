@@ -356,7 +356,7 @@ def test_random_lwta_flow_estimator():
     np.testing.assert_array_equal(restored.score_samples(X), scores)
     with pytest.raises(ValueError, match="multiple of n_competitors"):
         FlowDensity(**{**FAST, "flow": "lwta", "hidden_dims": (9,), "n_lwta_blocks": None}).fit(X)
-    with pytest.raises(ValueError, match="exceeds hidden_dims"):
+    with pytest.raises(ValueError, match="units exceed the first hidden width"):
         FlowDensity(**{**FAST, "flow": "lwta", "hidden_dims": (9,), "n_lwta_blocks": 5}).fit(X)
 
 

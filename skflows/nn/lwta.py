@@ -319,8 +319,9 @@ class StochasticSplineCoupling(Transform):
         n_blocks = _check_int(n_blocks, "n_blocks", 1)
         n_dense = hidden_dims[0] - n_blocks * n_competitors
         if n_dense < 0:
-            raise ValueError(f"n_blocks * n_competitors = {n_blocks * n_competitors} "
-                             f"exceeds the first hidden width {hidden_dims[0]}.")
+            raise ValueError(f"{n_blocks} LWTA blocks x {n_competitors} competitors = "
+                             f"{n_blocks * n_competitors} units exceed the first hidden "
+                             f"width {hidden_dims[0]}.")
         self.n_features = n_features
         self.n_identity = n_features // 2
         self.n_transformed = n_features - self.n_identity

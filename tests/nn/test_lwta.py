@@ -99,7 +99,7 @@ def test_few_blocks_next_to_deterministic_units_form_an_exact_mixture():
     assert abs(mass - 1.0) < 2e-3
     assert float((exact - elbo).mean()) > 0.02, "members should differ for the test to bite"
     assert torch.all(elbo < iw) and torch.all(iw <= exact + 0.02)
-    with pytest.raises(ValueError, match="exceeds the first hidden width"):
+    with pytest.raises(ValueError, match="units exceed the first hidden width"):
         lwta_flow(2, hidden_dims=(5,), n_competitors=2, n_blocks=3)
 
 
