@@ -31,6 +31,21 @@ def importance_weighted_nll(module, X, n_samples):
     ``-mean_x log (1/S) sum_s p(x | xi_s)`` with ``S = n_samples`` independent winner
     draws ``xi_s ~ pi`` per row (Burda, Grosse & Salakhutdinov, ICLR 2016, Eq. 8); with
     ``S = 1`` it is the negative evidence lower bound ``-E[log p(x | xi)]``.
+
+    Parameters
+    ----------
+    module : StochasticFlow
+        The random flow; winners come from torch's generator.
+    X : Tensor of shape (n, n_features)
+        A batch of rows, dtype of the module.
+    n_samples : int
+        Number ``S >= 1`` of winner draws per row.
+
+    Returns
+    -------
+    loss : Tensor of shape ()
+        Mean over the rows, in nats; differentiable (straight-through gradients for
+        the winner logits).
     """
     log_prob = module.log_prob(X.expand(n_samples, *X.shape))
     return -(torch.logsumexp(log_prob, 0) - math.log(n_samples)).mean()
