@@ -360,7 +360,7 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
             )
 
         loss = negative_log_likelihood
-        if self.flow == "lwta" and self.n_train_samples > 1:
+        if self.flow == "lwta":
             loss = partial(importance_weighted_nll, n_samples=self.n_train_samples)
         self._train(build, loss, X)
         # Seed of the keyed noise used at evaluation time (random flows only).

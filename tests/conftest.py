@@ -1,6 +1,8 @@
 import pytest
 import torch
 
+from skflows.nn import lwta_flow
+
 
 @pytest.fixture(autouse=True)
 def _isolated_torch_rng():
@@ -13,3 +15,25 @@ def _isolated_torch_rng():
 def pytest_configure(config):
     # Two cores on CI: avoid oversubscription between pytest and torch's thread pool.
     torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture
+def tiny_lwta_flow():
+    """Factory of tiny random (LWTA) flows, 2 stochastic layers, perturbed away from the
+    identity so that the mixture members differ; enumerable with ``log_prob_exact``.
+
+    ``make(d, seed=0, scale=0.7, hidden_dims=(4, 6), n_blocks=None)``: with the defaults,
+    2 blocks x 2 competitors per layer (16 members); ``n_blocks=1`` next to ReLU units
+    gives 4 members.
+    """
+    def make(d, seed=0, scale=0.7, hidden_dims=(4, 6), n_blocks=None):
+        torch.manual_seed(seed)
+        flow = lwta_flow(d, n_layers=2, hidden_dims=hidden_dims, n_competitors=2,
+                         n_bins=4, tail_bound=4.0, permutation="reverse",
+                         n_blocks=n_blocks).double()
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for p in flow.parameters():
+                p.add_(scale * torch.randn(p.shape, generator=g, dtype=p.dtype))
+        return flow.eval()
+    return make

@@ -20,7 +20,6 @@ from sklearn.preprocessing import StandardScaler
 from skflows import FlowDensity
 from skflows._testing import FAST_PARAMS
 from skflows.density import importance_weighted_nll, negative_log_likelihood
-from skflows.nn import lwta_flow
 
 FAST = FAST_PARAMS["FlowDensity"]
 
@@ -373,20 +372,8 @@ def test_n_lwta_blocks_sets_the_competing_units(n_blocks, n_dense):
             assert c.dense.weight.shape == (n_dense, 1)  # (out, in): a 2-D flow
 
 
-def _perturbed_lwta_flow():
-    """2 stochastic layers x 2 blocks x 2 competitors whose mixture members differ."""
-    torch.manual_seed(0)
-    flow = lwta_flow(2, n_layers=2, hidden_dims=(4, 6), n_competitors=2, n_bins=4,
-                     tail_bound=4.0, permutation="reverse").double()
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for p in flow.parameters():
-            p.add_(0.7 * torch.randn(p.shape, generator=g, dtype=p.dtype))
-    return flow
-
-
-def test_importance_weighted_training_loss_is_a_bound_between_elbo_and_exact():
-    flow = _perturbed_lwta_flow()
+def test_importance_weighted_training_loss_is_a_bound_between_elbo_and_exact(tiny_lwta_flow):
+    flow = tiny_lwta_flow(2, seed=1)
     x = torch.randn(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
     # One draw: the importance-weighted loss is the plain negative bound, draw for draw.
     torch.manual_seed(3)

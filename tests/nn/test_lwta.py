@@ -10,21 +10,8 @@ import torch
 from skflows.nn import LWTA, keyed_uniform, lwta_flow, row_keys
 
 
-def _tiny_flow(d, seed=0, scale=0.7):
-    """2 stochastic layers x 2 blocks x 2 competitors: 16 mixture members, perturbed
-    away from the identity so that the members differ."""
-    torch.manual_seed(seed)
-    flow = lwta_flow(d, n_layers=2, hidden_dims=(4, 6), n_competitors=2, n_bins=4,
-                     tail_bound=4.0, permutation="reverse").double()
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in flow.parameters():
-            p.add_(scale * torch.randn(p.shape, generator=g, dtype=p.dtype))
-    return flow.eval()
-
-
-def test_enumeration_size_and_joint_sums_to_marginal():
-    flow = _tiny_flow(2)
+def test_enumeration_size_and_joint_sums_to_marginal(tiny_lwta_flow):
+    flow = tiny_lwta_flow(2)
     x = torch.randn(7, 2, dtype=torch.float64)
     exact = flow.log_prob_exact(x)
     assert exact.shape == (7,)
@@ -38,8 +25,8 @@ def test_enumeration_size_and_joint_sums_to_marginal():
     assert torch.allclose(torch.log(total), exact, atol=1e-10)
 
 
-def test_exact_mixture_density_integrates_to_one_2d():
-    flow = _tiny_flow(2)
+def test_exact_mixture_density_integrates_to_one_2d(tiny_lwta_flow):
+    flow = tiny_lwta_flow(2)
     g = torch.linspace(-8, 8, 241, dtype=torch.float64)
     grid = torch.stack(torch.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
     with torch.no_grad():
@@ -48,16 +35,16 @@ def test_exact_mixture_density_integrates_to_one_2d():
     assert abs(mass - 1.0) < 2e-3
 
 
-def test_exact_mixture_density_integrates_to_one_1d():
-    flow = _tiny_flow(1)
+def test_exact_mixture_density_integrates_to_one_1d(tiny_lwta_flow):
+    flow = tiny_lwta_flow(1)
     g = torch.linspace(-12, 12, 8001, dtype=torch.float64)[:, None]
     with torch.no_grad():
         dens = torch.exp(flow.log_prob_exact(g)).numpy()
     assert abs(np.trapezoid(dens, g[:, 0].numpy()) - 1.0) < 1e-4
 
 
-def test_elbo_below_iw_below_exact_and_iw_converges():
-    flow = _tiny_flow(2, seed=1)
+def test_elbo_below_iw_below_exact_and_iw_converges(tiny_lwta_flow):
+    flow = tiny_lwta_flow(2, seed=1)
     x = torch.randn(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         exact = flow.log_prob_exact(x)
@@ -76,16 +63,9 @@ def test_elbo_below_iw_below_exact_and_iw_converges():
     assert errors[2] < 0.03 and errors[2] < errors[0]
 
 
-def test_few_blocks_next_to_deterministic_units_form_an_exact_mixture():
+def test_few_blocks_next_to_deterministic_units_form_an_exact_mixture(tiny_lwta_flow):
     """One LWTA block of 2 per layer (a random switch), the other units ReLU: 4 members."""
-    torch.manual_seed(3)
-    flow = lwta_flow(2, n_layers=2, hidden_dims=(5, 6), n_competitors=2, n_bins=4,
-                     tail_bound=4.0, permutation="reverse", n_blocks=1).double()
-    g = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for p in flow.parameters():
-            p.add_(0.4 * torch.randn(p.shape, generator=g, dtype=p.dtype))
-    flow.eval()
+    flow = tiny_lwta_flow(2, seed=3, scale=0.4, hidden_dims=(5, 6), n_blocks=1)
     assert [t.dense.weight.shape[0] for t in flow._stochastic()] == [3, 3]
     grid1 = torch.linspace(-8, 8, 241, dtype=torch.float64)
     grid = torch.stack(torch.meshgrid(grid1, grid1, indexing="ij"), -1).reshape(-1, 2)
@@ -103,8 +83,8 @@ def test_few_blocks_next_to_deterministic_units_form_an_exact_mixture():
         lwta_flow(2, hidden_dims=(5,), n_competitors=2, n_blocks=3)
 
 
-def test_each_mixture_member_is_a_bijection_with_correct_log_det():
-    flow = _tiny_flow(3, seed=2)
+def test_each_mixture_member_is_a_bijection_with_correct_log_det(tiny_lwta_flow):
+    flow = tiny_lwta_flow(3, seed=2)
     coupling = flow._stochastic()[0]
     x = torch.randn(5, 3, dtype=torch.float64)
     winners = torch.tensor([1, 0]).expand(5, 2)
@@ -118,8 +98,8 @@ def test_each_mixture_member_is_a_bijection_with_correct_log_det():
         assert torch.allclose(torch.linalg.slogdet(jac)[1], log_det[i], atol=1e-8)
 
 
-def test_samples_follow_the_exact_mixture_density():
-    flow = _tiny_flow(1, seed=3)
+def test_samples_follow_the_exact_mixture_density(tiny_lwta_flow):
+    flow = tiny_lwta_flow(1, seed=3)
     with torch.no_grad():
         s = flow.sample(20000, generator=torch.Generator().manual_seed(0))[:, 0].numpy()
         fine = torch.linspace(-6, 6, 4001, dtype=torch.float64)[:, None]
@@ -133,8 +113,8 @@ def test_samples_follow_the_exact_mixture_density():
     assert np.all(np.abs(observed - expected) < 5 * se)
 
 
-def test_keyed_estimate_is_subset_and_order_invariant():
-    flow = _tiny_flow(2)
+def test_keyed_estimate_is_subset_and_order_invariant(tiny_lwta_flow):
+    flow = tiny_lwta_flow(2)
     x = torch.randn(30, 2, dtype=torch.float64)
     with torch.no_grad():
         full = flow.log_prob_iw(x, 16, seed=4)
