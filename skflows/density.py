@@ -32,10 +32,17 @@ def importance_weighted_nll(module, X, n_samples):
     draws ``xi_s ~ pi`` per row (Burda, Grosse & Salakhutdinov, ICLR 2016, Eq. 8); with
     ``S = 1`` it is the negative evidence lower bound ``-E[log p(x | xi)]``.
 
+    In training mode the winners come from torch's generator. In evaluation mode (the
+    validation loss that drives early stopping and the choice of the weights to keep)
+    they come from noise keyed by each row's values
+    (:meth:`~skflows.nn.StochasticFlow.keyed_uniforms`, seed 0): the same draws at every
+    epoch, so the validation loss is a deterministic function of the weights and two
+    epochs are compared on common random numbers, not on fresh Monte-Carlo noise.
+
     Parameters
     ----------
     module : StochasticFlow
-        The random flow; winners come from torch's generator.
+        The random flow.
     X : Tensor of shape (n, n_features)
         A batch of rows, dtype of the module.
     n_samples : int
@@ -47,7 +54,8 @@ def importance_weighted_nll(module, X, n_samples):
         Mean over the rows, in nats; differentiable (straight-through gradients for
         the winner logits).
     """
-    log_prob = module.log_prob(X.expand(n_samples, *X.shape))
+    uniforms = None if module.training else module.keyed_uniforms(X, 0, n_samples)
+    log_prob = module.log_prob(X.expand(n_samples, *X.shape), uniforms)
     return -(torch.logsumexp(log_prob, 0) - math.log(n_samples)).mean()
 
 

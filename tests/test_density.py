@@ -373,7 +373,7 @@ def test_n_lwta_blocks_sets_the_competing_units(n_blocks, n_dense):
 
 
 def test_importance_weighted_training_loss_is_a_bound_between_elbo_and_exact(tiny_lwta_flow):
-    flow = tiny_lwta_flow(2, seed=1)
+    flow = tiny_lwta_flow(2, seed=1).train()  # training mode: winners from torch's RNG
     x = torch.randn(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
     # One draw: the importance-weighted loss is the plain negative bound, draw for draw.
     torch.manual_seed(3)
@@ -392,11 +392,27 @@ def test_importance_weighted_training_loss_is_a_bound_between_elbo_and_exact(tin
     # E[ELBO] < E[IW-8] <= exact (Burda et al. 2016, Theorem 1), with Monte-Carlo slack.
     assert elbo + 0.02 < iw_mean <= exact + 3 * iw_se
     # Gradients reach every parameter, winner logits included (straight-through).
-    flow.train()
     importance_weighted_nll(flow, x, 4).backward()
     grads = [p.grad for p in flow.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert float(flow._stochastic()[0].lwta.linear.weight.grad.abs().sum()) > 0
+
+
+def test_validation_loss_of_a_random_flow_uses_common_random_numbers(tiny_lwta_flow):
+    flow = tiny_lwta_flow(2, seed=1)
+    x = torch.randn(40, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        # Evaluation mode (validation): keyed draws, the same value whatever torch's RNG
+        # state, equal to the keyed importance-weighted estimate with seed 0.
+        torch.manual_seed(0)
+        first = importance_weighted_nll(flow.eval(), x, 8)
+        torch.manual_seed(1)
+        assert torch.equal(importance_weighted_nll(flow, x, 8), first)
+        assert torch.allclose(first, -flow.log_prob_iw(x, 8, seed=0).mean())
+        # Training mode: fresh draws at every call.
+        flow.train()
+        train = [importance_weighted_nll(flow, x, 8) for _ in range(2)]
+    assert not torch.equal(train[0], train[1])
 
 
 def test_n_train_samples_sets_the_random_flow_objective_only():
