@@ -32,7 +32,7 @@ set's own mean log-density (about 1 / sqrt(5000) = 0.014 nats on split-gaussian,
 same size as the gaps being compared); the paired difference cancels it.
 
 Run: ``python benchmarks/bench_random_flow.py [--datasets ...] [--max-epochs N]
-[--seeds 0 1 2]``.
+[--patience P] [--seeds 0 1 2]``.
 """
 
 import argparse
@@ -68,6 +68,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=[*TOYS, "pendigits", "optdigits"])
     parser.add_argument("--max-epochs", type=int, default=100)
+    parser.add_argument("--patience", type=int, default=10,
+                        help="early stopping: epochs without a validation improvement")
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--layers", type=int, default=5)
     parser.add_argument("--competitors", type=int, default=2)
@@ -87,7 +89,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     hidden = (args.hidden, args.hidden)
-    print(f"torch threads {args.threads}; max_epochs {args.max_epochs}; {args.layers} "
+    print(f"torch threads {args.threads}; max_epochs {args.max_epochs}, patience "
+          f"{args.patience}; {args.layers} "
           f"coupling layers; LWTA: {args.lwta_blocks or 'all'} block(s) of "
           f"{args.competitors} competitors, "
           f"{args.train_samples} training draws, {args.eval_samples} evaluation draws; "
@@ -142,7 +145,7 @@ def fit_three(name, seed, args, hidden):
     true_log_prob = (toy_log_prob(name, X_test.astype(np.float64))
                      if optimum is not None else None)
     common = dict(n_layers=args.layers, max_epochs=args.max_epochs, random_state=seed,
-                  device="cpu")
+                  n_iter_no_change=args.patience, device="cpu")
     models = {
         "realnvp": FlowDensity(flow="realnvp",
                                hidden_dims=matched_realnvp_width(d, hidden, args.layers),

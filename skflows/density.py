@@ -54,8 +54,9 @@ def importance_weighted_nll(module, X, n_samples):
         Mean over the rows, in nats; differentiable (straight-through gradients for
         the winner logits).
     """
-    uniforms = None if module.training else module.keyed_uniforms(X, 0, n_samples)
-    log_prob = module.log_prob(X.expand(n_samples, *X.shape), uniforms)
+    if not module.training:
+        return -module.log_prob_iw(X, n_samples, seed=0).mean()
+    log_prob = module.log_prob(X.expand(n_samples, *X.shape))
     return -(torch.logsumexp(log_prob, 0) - math.log(n_samples)).mean()
 
 
