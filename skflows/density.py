@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 from functools import partial
 
@@ -51,13 +50,10 @@ def importance_weighted_nll(module, X, n_samples):
     Returns
     -------
     loss : Tensor of shape ()
-        Mean over the rows, in nats; differentiable (straight-through gradients for
-        the winner logits).
+        Mean over the rows, in nats; differentiable (in training mode with
+        straight-through gradients for the winner logits).
     """
-    if not module.training:
-        return -module.log_prob_iw(X, n_samples, seed=0).mean()
-    log_prob = module.log_prob(X.expand(n_samples, *X.shape))
-    return -(torch.logsumexp(log_prob, 0) - math.log(n_samples)).mean()
+    return -module.log_prob_iw(X, n_samples, seed=None if module.training else 0).mean()
 
 
 class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMixin,

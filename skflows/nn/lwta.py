@@ -639,11 +639,13 @@ class StochasticFlow(Flow):
                               (t.lwta.n_blocks, t.lwta.n_competitors), x.dtype)
                 for layer, t in enumerate(self._stochastic())]
 
-    def log_prob_iw(self, x: torch.Tensor, n_samples: int, seed: int = 0) -> torch.Tensor:
+    def log_prob_iw(self, x: torch.Tensor, n_samples: int,
+                    seed: int | None = 0) -> torch.Tensor:
         """Importance-weighted estimate ``log (1/S) sum_s p(x | xi_s)``, ``xi_s ~ pi``.
 
         The winners come from noise keyed by each row's values and ``seed``, so a row's
-        estimate does not depend on the other rows of the batch. Its expectation is at
+        estimate does not depend on the other rows of the batch (with ``seed=None``, from
+        torch's generator: the training objective). Its expectation is at
         most ``log p(x)`` (Jensen) and at least the lower bound; the gap closes as
         ``n_samples`` grows (Burda et al. 2016, Theorem 1).
 
@@ -653,8 +655,8 @@ class StochasticFlow(Flow):
             Data points; same dtype as the parameters.
         n_samples : int
             Number ``S >= 1`` of winner draws.
-        seed : int, default=0
-            Selects the family of keyed draws.
+        seed : int or None, default=0
+            Selects the family of keyed draws; None draws from torch's generator.
 
         Returns
         -------
@@ -665,9 +667,10 @@ class StochasticFlow(Flow):
         ------
         ValueError
             If the last axis of ``x`` does not have ``n_features`` entries,
-            ``n_samples`` is not an int ``>= 1`` or ``seed`` is not an int.
+            ``n_samples`` is not an int ``>= 1`` or ``seed`` is neither an int nor None.
         """
-        uniforms = self.keyed_uniforms(x, seed, n_samples)
+        n_samples = _check_int(n_samples, "n_samples", 1)
+        uniforms = None if seed is None else self.keyed_uniforms(x, seed, n_samples)
         xs = x.expand(n_samples, *x.shape)
         return torch.logsumexp(self.log_prob(xs, uniforms), 0) - math.log(n_samples)
 
