@@ -364,14 +364,19 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
                 shift=shift, scale=scale,
             )
 
-        loss = negative_log_likelihood
-        if self.flow == "lwta":
-            loss = partial(importance_weighted_nll, n_samples=self.n_train_samples)
-        self._train(build, loss, X)
+        self._train(build, self._loss(), X)
         # Seed of the keyed noise used at evaluation time (random flows only).
         self._eval_seed = self._seed() % (2**31 - 1)
         self._set_offset(X)
         return self
+
+    def _loss(self):
+        """The ``loss(module, X_batch)`` the engine minimises: the negative log-likelihood,
+        or for a random flow the negative importance-weighted bound with
+        ``n_train_samples`` winner draws (:func:`importance_weighted_nll`)."""
+        if self.flow == "lwta":
+            return partial(importance_weighted_nll, n_samples=self.n_train_samples)
+        return negative_log_likelihood
 
     def score_samples(self, X):
         """Log-density of each row, in nats, in the units of ``X``.
