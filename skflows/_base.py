@@ -11,13 +11,14 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._training import TrainingConfig, train_module
+from ._training import TrainingConfig, _as_arrays, train_module
 from ._version import __version__
 
-__all__ = ["BaseFlowEstimator", "resolve_device", "IncompatibleVersionError"]
+__all__ = ["BaseFlowEstimator", "DensityScoreMixin", "resolve_device", "IncompatibleVersionError"]
 
 _INFERENCE_BATCH_SIZE = 4096
 
@@ -77,7 +78,7 @@ class BaseFlowEstimator(BaseEstimator):
     _parameter_constraints: dict = {
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "lr": [Interval(numbers.Real, 0, None, closed="left")],
         "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
         "gradient_clip": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="left")],
@@ -138,16 +139,23 @@ class BaseFlowEstimator(BaseEstimator):
         return self.net_.module_
 
     # ------------------------------------------------------------------ validation
-    def _validate_input(self, X, *, reset: bool) -> np.ndarray:
+    def _validate_input(self, X, *, reset: bool, y="no_validation"):
         """The one input-validation path: numeric, finite, dense, 2-D, right width.
 
         Float32 stays float32; anything else (float16, ints, bools, float64) becomes
         float64. Rows come back C-ordered (a copy only for other layouts, such as the
         column-major arrays pandas hands over), so the same values give the same model
-        whatever container held them.
+        whatever container held them. With a target ``y`` (conditional estimators;
+        ``None`` is refused as scikit-learn does), returns ``(X, y)`` with ``y``
+        numeric, finite, of ``X``'s rows, 1-D or 2-D, in ``X``'s dtype.
         """
-        return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
-                             order="C", ensure_min_samples=2 if reset else 1)
+        if isinstance(y, str) and y == "no_validation":
+            return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
+                                 order="C", ensure_min_samples=2 if reset else 1)
+        X, y = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32],
+                             order="C", ensure_min_samples=2 if reset else 1,
+                             multi_output=True, y_numeric=True)
+        return X, np.ascontiguousarray(y, dtype=X.dtype)
 
     def _validate_latent(self, Z, n_columns: int) -> np.ndarray:
         """Validate arrays of another width (latent codes) as ``PCA.inverse_transform``."""
@@ -156,6 +164,64 @@ class BaseFlowEstimator(BaseEstimator):
             raise ValueError(f"Z has {Z.shape[1]} features, but {type(self).__name__} is "
                              f"expecting {n_columns} features as input.")
         return Z
+
+    # ------------------------------------------------------------------ fit openings
+    def _fit_start(self, X, y="no_validation"):
+        """The opening of every ``fit``: ``X`` validated (resetting ``n_features_in_``
+        unless warm) in the compute dtype (a warm start continues the same model: same
+        features, same dtype), with ``y`` for conditional estimators, and whether this
+        is a warm start: ``(X, warm)`` or ``(X, y, warm)``."""
+        warm = bool(self.warm_start) and self.__sklearn_is_fitted__()
+        validated = self._validate_input(X, reset=not warm, y=y)
+        X, *target = validated if isinstance(validated, tuple) else (validated,)
+        if warm:
+            X = X.astype(self._compute_dtype, copy=False)
+            target = [t.astype(self._compute_dtype, copy=False) for t in target]
+        return (X, *target, warm)
+
+    @staticmethod
+    def _check_min_samples(X, minimum: int, name: str) -> None:
+        """``ValueError`` when ``X`` has fewer rows than ``minimum`` (the value of the
+        parameter ``name``, such as ``n_components``)."""
+        if X.shape[0] < minimum:
+            raise ValueError(f"Expected n_samples >= {name}, but got {name}={minimum}, "
+                             f"n_samples={X.shape[0]}.")
+
+    @staticmethod
+    def _check_dims(value, name: str, allow_empty: bool = False) -> tuple[int, ...]:
+        """Hidden widths from an int or a sequence of ints (``hidden_dims`` and its
+        relatives): a tuple of positive ints, non-empty unless ``allow_empty``."""
+        try:
+            dims = tuple(int(h) for h in np.atleast_1d(np.asarray(value, dtype=object)))
+        except (TypeError, ValueError):
+            dims = None
+        if (dims is None or any(h < 1 for h in dims)
+                or np.asarray(value, dtype=object).ndim > 1 or (not dims and not allow_empty)):
+            raise ValueError(f"{name} must hold positive ints, got {value!r}.")
+        return dims
+
+    def _check_sample_request(self, n_samples, random_state):
+        """The opening of every ``sample``: fitted, ``n_samples`` a positive int (not a
+        bool), and the ``RandomState`` of the draws.
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If ``n_samples`` is not a positive int.
+        """
+        check_is_fitted(self)
+        if (isinstance(n_samples, (bool, np.bool_))
+                or not isinstance(n_samples, numbers.Integral) or n_samples < 1):
+            raise ValueError(f"n_samples must be a positive int, got {n_samples!r}.")
+        return int(n_samples), check_random_state(random_state)
+
+    def _torch_generator(self, rng) -> torch.Generator:
+        """A torch generator on the module's device, seeded from ``rng`` (torch's global
+        random state is never used)."""
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        return torch.Generator(device=self._device_of_module()).manual_seed(seed)
 
     # ------------------------------------------------------------------ training
     def _set_standardization(self, X: np.ndarray) -> None:
@@ -189,26 +255,41 @@ class BaseFlowEstimator(BaseEstimator):
             seed=seed, verbose=self.verbose,
         )
 
-    def _train(self, build_module: Callable[[], torch.nn.Module], loss, X: np.ndarray,
-               callbacks=(), n_init: int = 1) -> None:
-        """Build (or reuse, with ``warm_start``) the module and train it on ``X``.
+    #: Extra per-epoch keys that an estimator's callbacks record in the net's history
+    #: and that ``history_`` carries.
+    _history_keys: tuple[str, ...] = ()
 
-        ``loss`` is ``loss(module, X_batch)`` or a list of :class:`~skflows._training.Phase`;
-        ``callbacks`` are extra ``(name, skorch Callback)`` pairs for method-specific
-        behaviour. Both go to the one engine, :func:`~skflows._training.train_module`.
-        With ``n_init > 1`` (and no warm start) the module is built and trained
-        ``n_init`` times from different initialisations, with the same validation split
-        and batch order, and the run with the lowest monitored loss (the loss early
-        stopping watches) is kept; the first run is the one ``n_init=1`` gives.
+    def _train(self, build_module: Callable[[], torch.nn.Module], stages, data,
+               n_init: int = 1) -> None:
+        """Build (or reuse, with ``warm_start``) the module and train it on ``data``.
 
-        Sets ``net_``, ``history_`` and ``n_iter_``. Torch's and numpy's global random
-        states are left untouched: everything random happens inside ``fork_rng`` from a
-        seed drawn from ``random_state``.
+        ``stages`` is a loss ``loss(module, **batch)``, a list of
+        :class:`~skflows._training.Phase`, a :class:`~skflows._training.Stage` or a
+        list of them; ``data`` an array (named ``"x"``) or a mapping of row-aligned
+        named arrays, the ``"x"`` one setting the compute dtype. Both go to the one
+        engine, :func:`~skflows._training.train_module`, with the optimisation settings
+        of the *current* parameters (a warm start keeps the module and Adam's moments
+        but obeys ``set_params``). ``build_module`` runs inside the seeded ``fork_rng``,
+        so it may draw from torch's generator. With ``n_init > 1`` (and no warm start)
+        the module is built and trained ``n_init`` times from different
+        initialisations, with the same validation split and batch order, and the run
+        with the lowest monitored metric of its last stage is kept; the first run is
+        the one ``n_init=1`` gives.
+
+        Sets ``net_``, ``history_`` (one row per recorded epoch of every fit, with
+        ``epoch``, ``stage``, ``phase``, ``train_loss``, ``valid_loss``,
+        ``monitored``, ``duration`` and the estimator's ``_history_keys``) and
+        ``n_iter_`` (recorded epochs of this fit, all stages). An interrupt
+        (``KeyboardInterrupt``) ends the fit with the best weights so far and one
+        warning; a run that used its whole epoch budget without early stopping warns
+        with ``ConvergenceWarning``. Torch's and numpy's global random states are left
+        untouched.
         """
         device = resolve_device(self.device)
         seed = self._seed()
-        dtype = torch.float64 if X.dtype == np.float64 else torch.float32
-        warm = self.warm_start and self.__sklearn_is_fitted__()
+        arrays = _as_arrays(data)
+        dtype = torch.float64 if arrays["x"].dtype == np.float64 else torch.float32
+        warm = bool(self.warm_start) and self.__sklearn_is_fitted__()
         net = self.net_ if warm else None
         n_before = len(net.history) if warm else 0
         cuda = [torch.device(device).index or 0] if device.startswith("cuda") else []
@@ -219,14 +300,14 @@ class BaseFlowEstimator(BaseEstimator):
         init_seeds = [seed, *np.random.RandomState(seed).randint(
             np.iinfo(np.int32).max, size=n_runs - 1)]
         self._compute_dtype = str(dtype).removeprefix("torch.")
+        config = self._training_config(seed, device)
         best, best_loss = None, np.inf
         for init_seed in init_seeds:
             with torch.random.fork_rng(devices=cuda):
                 torch.manual_seed(int(init_seed))
                 module = net.module_ if warm else build_module().to(dtype=dtype)
                 try:
-                    run = train_module(module, loss, X, self._training_config(seed, device),
-                                       net=net, callbacks=callbacks)
+                    run = train_module(module, stages, arrays, config, net=net)
                 except FloatingPointError:
                     # Keep the restored (finite) module inspectable, but do not look
                     # fitted.
@@ -235,24 +316,33 @@ class BaseFlowEstimator(BaseEstimator):
             run_loss = _monitored_minimum(run.history[n_before:])
             if best is None or run_loss < best_loss:
                 best, best_loss = run, run_loss
-            if any("train_loss" not in row for row in run.history):
-                break  # interrupted (KeyboardInterrupt): no further initialisations
+            if run.interrupted_:
+                break  # no further initialisations
         net = best
-        # An epoch cut short by KeyboardInterrupt (skorch stops training and keeps the
-        # best weights so far) leaves a history row without a train loss: drop it.
-        complete = [row for row in net.history if "train_loss" in row]
-        if len(complete) < len(net.history):
-            del net.history[len(complete):]
+        name = type(self).__name__
+        if net.interrupted_:
+            epoch, stage = net.interrupted_at_
             warnings.warn(
-                f"{type(self).__name__}.fit was interrupted during epoch "
-                f"{len(complete) + 1}; the model keeps the weights of the best completed "
-                "epoch (or the last weights if none completed) and is usable.",
-                UserWarning, stacklevel=3)
+                f"{name}.fit was interrupted during epoch {epoch} (stage {stage!r}); the "
+                "model keeps the weights of the best completed epoch (or the last weights "
+                "if none completed), the remaining training stages were skipped, and it is "
+                "usable.", UserWarning, stacklevel=3)
+        elif net.unconverged_:
+            warnings.warn(
+                f"{name}.fit stopped at max_epochs (stage {', '.join(net.unconverged_)}) "
+                "while the monitored loss was still improving by more than tol; raise "
+                "max_epochs (or tol) for a converged fit.", ConvergenceWarning,
+                stacklevel=3)
         self.net_ = net
+        keys = self._history_keys
         self.history_ = [
-            {"epoch": int(row["epoch"]), "train_loss": float(row["train_loss"]),
-             "valid_loss": float(row["valid_loss"]) if "valid_loss" in row else None,
-             "duration": float(row["dur"])}
+            {"epoch": int(row["epoch"]), "stage": row.get("stage"), "phase": row.get("phase"),
+             "train_loss": float(row["train_loss"]),
+             "valid_loss": (float(row["valid_loss"])
+                            if row.get("held_out") and "valid_loss" in row else None),
+             "monitored": float(row["monitored"]) if "monitored" in row else None,
+             "duration": float(row["dur"]),
+             **{key: float(row[key]) if key in row else None for key in keys}}
             for row in net.history
         ]
         self.n_iter_ = len(net.history) - n_before
@@ -282,13 +372,41 @@ class BaseFlowEstimator(BaseEstimator):
 
 
 def _monitored_minimum(history) -> float:
-    """Lowest loss that early stopping watched in a run (``monitored_loss`` with
-    phases, else ``valid_loss``, else ``train_loss``); inf if no epoch completed."""
-    values = []
-    for row in history:
-        for key in ("monitored_loss", "valid_loss", "train_loss"):
-            if key in row and row[key] is not None:
-                values.append(float(row[key]))
-                break
+    """Lowest metric that early stopping watched in the last stage of a run; inf if no
+    epoch completed."""
+    rows = list(history)
+    if not rows:
+        return np.inf
+    last = rows[-1].get("stage")
+    values = [float(row["monitored"]) for row in rows
+              if row.get("stage") == last and "monitored" in row]
     values = [v for v in values if np.isfinite(v)]
     return min(values) if values else np.inf
+
+
+class DensityScoreMixin:
+    """``score`` as the mean of ``score_samples``, as scikit-learn's ``BaseMixture``."""
+
+    def score(self, X, y=None):
+        """Mean log-likelihood per sample (nats), as ``GaussianMixture.score``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        float
+            ``mean(score_samples(X))``.
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If ``X`` holds NaN/inf, strings or sparse data, or has another
+            number of features than the data seen in ``fit``.
+        """
+        return float(np.mean(self.score_samples(X)))

@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
 
-from ._base import BaseFlowEstimator
+from ._base import BaseFlowEstimator, DensityScoreMixin
 from .datasets._simplex import regular_simplex
 from .nn import Flow, coupling_flow
 from .sampling import dirichlet_mixtures
@@ -241,7 +241,8 @@ def _furthest_sum(X: np.ndarray, k: int, start: int, n_sweeps: int = 10) -> np.n
 
 
 # ---------------------------------------------------------------------------- estimator
-class DeepArchetypes(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseFlowEstimator):
+class DeepArchetypes(DensityScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                     BaseFlowEstimator):
     """Archetypal analysis in the latent space of a normalizing flow.
 
     Archetypal analysis (Cutler & Breiman 1994) writes every sample as a convex mixture
@@ -377,8 +378,9 @@ class DeepArchetypes(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseFlow
     mean_, scale_ : ndarray of shape (n_features_in_,)
         Standardisation applied inside the flow.
     history_ : list of dict
-        Per epoch: ``epoch``, ``train_loss``, ``valid_loss`` (the training objective),
-        ``duration`` (seconds).
+        One row per epoch of every fit: ``epoch``, ``stage``, ``phase``, ``train_loss``,
+        ``valid_loss`` (the training objective; None without validation rows),
+        ``monitored`` (what early stopping watched), ``duration`` (seconds).
     n_iter_ : int
         Number of epochs run by the last ``fit``.
     net_ : skorch.NeuralNet
@@ -533,13 +535,6 @@ class DeepArchetypes(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseFlow
     def _n_features_out(self):
         return self.n_archetypes
 
-    @staticmethod
-    def _dims(value, name, allow_empty):
-        dims = tuple(int(h) for h in np.atleast_1d(np.asarray(value, dtype=object)))
-        if any(h < 1 for h in dims) or (not dims and not allow_empty):
-            raise ValueError(f"{name} must hold positive ints, got {value!r}.")
-        return dims
-
     # ------------------------------------------------------------------ fitting
     def _build_module(self, X, hidden, head_hidden):
         """Flow, head and initial archetypes (runs inside the engine's seeded fork_rng)."""
@@ -591,15 +586,11 @@ class DeepArchetypes(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseFlow
         FloatingPointError
             If the training loss diverges (weights are restored to finite values).
         """
-        warm = self.warm_start and self.__sklearn_is_fitted__()
-        X = self._validate_input(X, reset=not warm)
-        if warm:
-            X = X.astype(self._compute_dtype, copy=False)
-        if X.shape[0] < self.n_archetypes:
-            raise ValueError(f"Expected n_samples >= n_archetypes, but got "
-                             f"n_archetypes={self.n_archetypes}, n_samples={X.shape[0]}.")
-        hidden = self._dims(self.hidden_dims, "hidden_dims", allow_empty=False)
-        head_hidden = self._dims(self.head_hidden_dims, "head_hidden_dims", allow_empty=True)
+        X, warm = self._fit_start(X)
+        self._check_min_samples(X, self.n_archetypes, "n_archetypes")
+        hidden = self._check_dims(self.hidden_dims, "hidden_dims")
+        head_hidden = self._check_dims(self.head_hidden_dims, "head_hidden_dims",
+                                       allow_empty=True)
         if not warm:
             self._set_standardization(X)
         loss = functools.partial(
@@ -787,17 +778,13 @@ class DeepArchetypes(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseFlow
         ValueError
             For a non-positive ``n_samples`` or ``concentration``, or negative noise.
         """
-        check_is_fitted(self)
-        if isinstance(n_samples, (bool, np.bool_)) or not isinstance(n_samples, numbers.Integral) \
-                or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive int, got {n_samples!r}.")
+        n_samples, rng = self._check_sample_request(n_samples, random_state)
         for name, value in (("latent_noise", latent_noise),
                             ("null_space_noise", null_space_noise)):
             if not np.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
-        rng = check_random_state(random_state)
         k = self.n_archetypes
-        A = dirichlet_mixtures(int(n_samples), np.eye(k), concentration, random_state=rng)
+        A = dirichlet_mixtures(n_samples, np.eye(k), concentration, random_state=rng)
         L = self.latent_archetypes_
         Z = A @ L
         if latent_noise > 0:

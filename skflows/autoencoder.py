@@ -8,11 +8,11 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseFlowEstimator
+from ._training import Stage
 from .metrics import cw_normality_index, silverman_gamma
 from .nn import Autoencoder, feedforward_net
 
@@ -49,15 +49,15 @@ class CramerWoldCost:
         self.gamma = float(gamma)
         self.last_terms = None
 
-    def __call__(self, module: Autoencoder, X: torch.Tensor) -> torch.Tensor:
-        z, squared_error = module(X)
+    def __call__(self, module: Autoencoder, x: torch.Tensor) -> torch.Tensor:
+        z, squared_error = module(x)
         rec = squared_error.mean()
         cw = cw_normality_index(z, gamma=self.gamma)
         if self.cost == "log_product":
             penalty = torch.log(cw.clamp_min(torch.finfo(cw.dtype).tiny))
         else:
             penalty = cw
-        self.last_terms = (rec.detach(), cw.detach(), len(X))
+        self.last_terms = (rec.detach(), cw.detach(), len(x))
         return rec + self.lambda_ * penalty
 
     def __getstate__(self):
@@ -87,13 +87,6 @@ class LossTerms(Callback):
             if n:
                 net.history.record(f"{prefix}_reconstruction", rec / n)
                 net.history.record(f"{prefix}_cw_index", cw / n)
-
-
-def _dims(value, name: str) -> tuple[int, ...]:
-    dims = tuple(int(h) for h in np.atleast_1d(np.asarray(value, dtype=object)))
-    if any(h < 1 for h in dims):
-        raise ValueError(f"{name} must hold positive ints, got {value!r}.")
-    return dims
 
 
 class CWAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseFlowEstimator):
@@ -199,7 +192,8 @@ class CWAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseFlowE
         Standardisation applied before the encoder (zeros and ones if
         ``standardize=False``).
     history_ : list of dict
-        Per epoch: ``epoch``, ``train_loss``, ``valid_loss`` (the cost),
+        One row per epoch of every fit: ``epoch``, ``stage``, ``phase``, ``train_loss``,
+        ``valid_loss`` (the cost), ``monitored`` (what early stopping watched),
         ``train_reconstruction``, ``valid_reconstruction`` (mean per-row sum of squared
         errors, standardised units), ``train_cw_index``, ``valid_cw_index`` (mean CW
         index of the mini-batches' codes, with ``gamma_``) and ``duration`` (seconds);
@@ -253,6 +247,9 @@ class CWAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseFlowE
     >>> est.sample(3, random_state=0).shape
     (3, 64)
     """
+
+    #: Per-epoch cost terms recorded by :class:`LossTerms`, carried into ``history_``.
+    _history_keys = _TERMS
 
     _parameter_constraints: dict = {
         **BaseFlowEstimator._parameter_constraints,
@@ -340,12 +337,9 @@ class CWAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseFlowE
         FloatingPointError
             If the training cost diverges (weights are restored to finite values).
         """
-        warm = self.warm_start and self.__sklearn_is_fitted__()
-        X = self._validate_input(X, reset=not warm)
-        if warm:
-            X = X.astype(self._compute_dtype, copy=False)
-        encoder_dims = _dims(self.encoder_hidden_dims, "encoder_hidden_dims")
-        decoder_dims = _dims(self.decoder_hidden_dims, "decoder_hidden_dims")
+        X, warm = self._fit_start(X)
+        encoder_dims = self._check_dims(self.encoder_hidden_dims, "encoder_hidden_dims")
+        decoder_dims = self._check_dims(self.decoder_hidden_dims, "decoder_hidden_dims")
         if not warm:
             self._set_standardization(X)
             self._n_features_out = int(self.n_components)
@@ -361,12 +355,7 @@ class CWAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseFlowE
 
         self.gamma_ = silverman_gamma(min(self.batch_size, len(X)))
         loss = CramerWoldCost(self.cost, self.lambda_, self.gamma_)
-        if warm:
-            self.net_.loss = loss  # the engine keeps the net's loss on a warm start
-        self._train(build, loss, X, callbacks=[("loss_terms", LossTerms())])
-        for entry, row in zip(self.history_, self.net_.history):
-            for key in _TERMS:
-                entry[key] = float(row[key]) if key in row else None
+        self._train(build, Stage(loss, callbacks=[("loss_terms", LossTerms())]), X)
 
         rng = np.random.RandomState(self._seed())
         rows = (X if len(X) <= _INDEX_ROWS
@@ -499,14 +488,10 @@ class CWAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseFlowE
         ValueError
             If ``n_samples`` is not a positive integer.
         """
-        check_is_fitted(self)
-        if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive int, got {n_samples!r}.")
-        seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-        device = self._device_of_module()
-        gen = torch.Generator(device=device).manual_seed(seed)
-        z = torch.randn(int(n_samples), self._n_features_out, generator=gen,
-                        dtype=self._torch_dtype(), device=device)
+        n_samples, rng = self._check_sample_request(n_samples, random_state)
+        gen = self._torch_generator(rng)
+        z = torch.randn(n_samples, self._n_features_out, generator=gen,
+                        dtype=self._torch_dtype(), device=self._device_of_module())
         module = self.module_
         module.eval()
         with torch.no_grad():

@@ -5,26 +5,24 @@ from __future__ import annotations
 import numbers
 from functools import partial
 
-import numpy as np
 import torch
 from sklearn.base import DensityMixin, OutlierMixin, TransformerMixin, _fit_context
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _INFERENCE_BATCH_SIZE, BaseFlowEstimator
+from ._base import _INFERENCE_BATCH_SIZE, BaseFlowEstimator, DensityScoreMixin
 from ._outlier import OutlierScoresMixin
 from .nn import StochasticFlow, coupling_flow, lwta_flow
 
 __all__ = ["FlowDensity"]
 
 
-def negative_log_likelihood(module, X):
-    """Mean negative log-likelihood (nats per sample) of a batch under a flow."""
-    return -module.log_prob(X).mean()
+def negative_log_likelihood(module, x):
+    """Mean negative log-likelihood (nats per sample) of a batch ``x`` under a flow."""
+    return -module.log_prob(x).mean()
 
 
-def importance_weighted_nll(module, X, n_samples):
+def importance_weighted_nll(module, x, n_samples):
     """Mean negative importance-weighted bound (nats per sample) of a random flow.
 
     ``-mean_x log (1/S) sum_s p(x | xi_s)`` with ``S = n_samples`` independent winner
@@ -42,7 +40,7 @@ def importance_weighted_nll(module, X, n_samples):
     ----------
     module : StochasticFlow
         The random flow.
-    X : Tensor of shape (n, n_features)
+    x : Tensor of shape (n, n_features)
         A batch of rows, dtype of the module.
     n_samples : int
         Number ``S >= 1`` of winner draws per row.
@@ -53,10 +51,10 @@ def importance_weighted_nll(module, X, n_samples):
         Mean over the rows, in nats; differentiable (in training mode with
         straight-through gradients for the winner logits).
     """
-    return -module.log_prob_iw(X, n_samples, seed=None if module.training else 0).mean()
+    return -module.log_prob_iw(x, n_samples, seed=None if module.training else 0).mean()
 
 
-class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMixin,
+class FlowDensity(DensityScoreMixin, OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMixin,
                   BaseFlowEstimator):
     """Density estimation with a coupling normalizing flow.
 
@@ -167,8 +165,9 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
         ``100 * contamination`` percentile of the training log-densities;
         ``decision_function = score_samples - offset_``.
     history_ : list of dict
-        Per epoch: ``epoch``, ``train_loss``, ``valid_loss`` (nats per sample), ``duration``
-        (seconds).
+        One row per epoch of every fit: ``epoch``, ``stage``, ``phase``, ``train_loss``,
+        ``valid_loss`` (nats per sample; None without validation rows), ``monitored``
+        (what early stopping watched), ``duration`` (seconds).
     n_iter_ : int
         Number of epochs run by the last ``fit``.
     net_ : skorch.NeuralNet
@@ -306,12 +305,6 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
-    def _hidden_dims(self) -> tuple[int, ...]:
-        dims = tuple(int(h) for h in np.atleast_1d(self.hidden_dims))
-        if any(h < 1 for h in dims):
-            raise ValueError(f"hidden_dims must hold positive ints, got {self.hidden_dims!r}.")
-        return dims
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Fit the flow by maximum likelihood (random flows: on the importance-weighted
@@ -338,12 +331,8 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
         FloatingPointError
             If the training loss diverges (weights are restored to finite values).
         """
-        warm = self.warm_start and self.__sklearn_is_fitted__()
-        # A warm start continues the same flow: same features, same compute dtype.
-        X = self._validate_input(X, reset=not warm)
-        if warm:
-            X = X.astype(self._compute_dtype, copy=False)
-        hidden = self._hidden_dims()
+        X, warm = self._fit_start(X)
+        hidden = self._check_dims(self.hidden_dims, "hidden_dims")
         if not warm:
             self._set_standardization(X)
         d = X.shape[1]
@@ -405,29 +394,6 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
             return self._batched(lambda x: module.log_prob_iw(x, S, self._eval_seed), X,
                                  batch_size=max(1, _INFERENCE_BATCH_SIZE // S))
         return self._batched(module.log_prob, X)
-
-    def score(self, X, y=None):
-        """Mean log-likelihood per sample (nats), as ``GaussianMixture.score``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
-
-        Returns
-        -------
-        float
-            ``mean(score_samples(X))``.
-
-        Raises
-        ------
-        NotFittedError
-            If the estimator is not fitted.
-        ValueError
-            If ``X`` holds NaN/inf, strings or sparse data, or has another
-            number of features than the data seen in ``fit``.
-        """
-        return float(np.mean(self.score_samples(X)))
 
     def transform(self, X):
         """Map data to the flow's standard-normal latent space, ``z = f(x)``.
@@ -505,14 +471,10 @@ class FlowDensity(OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMix
         ValueError
             If ``n_samples`` is not a positive integer.
         """
-        check_is_fitted(self)
-        if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive int, got {n_samples!r}.")
-        seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-        device = self._device_of_module()
-        gen = torch.Generator(device=device).manual_seed(seed)
+        n_samples, rng = self._check_sample_request(n_samples, random_state)
+        gen = self._torch_generator(rng)
         module = self.module_
         module.eval()
         with torch.no_grad():
-            x = module.sample(int(n_samples), generator=gen)
+            x = module.sample(n_samples, generator=gen)
         return x.cpu().numpy()

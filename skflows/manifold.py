@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import numbers
 
 import numpy as np
@@ -15,15 +14,14 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import LRScheduler
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
-from ._base import _INFERENCE_BATCH_SIZE, BaseFlowEstimator, resolve_device
+from ._base import _INFERENCE_BATCH_SIZE, BaseFlowEstimator, DensityScoreMixin
 from ._outlier import OutlierScoresMixin
-from ._training import Phase, train_module
+from ._training import Phase, Stage
 from .nn import MLP, FixedAffine, Flow, StandardNormal, coupling_flow
 from .nn.manifold import ManifoldFlowModule, align_chart
 
@@ -31,32 +29,35 @@ __all__ = ["ManifoldFlow"]
 
 
 # ---------------------------------------------------------------------------- losses
-def reconstruction_loss(module: ManifoldFlowModule, X: torch.Tensor) -> torch.Tensor:
-    """M-phase loss: mean squared reconstruction error per coordinate, in standardised
-    units (Brehmer & Cranmer 2020, Sec. 3.3)."""
-    return module.standardized_residual(X).pow(2).mean()
+def reconstruction_loss(module: ManifoldFlowModule, x: torch.Tensor) -> torch.Tensor:
+    """M-phase loss and metric: mean squared reconstruction error per coordinate, in
+    standardised units (Brehmer & Cranmer 2020, Sec. 3.3)."""
+    return module.standardized_residual(x).pow(2).mean()
 
 
-def density_loss(module: ManifoldFlowModule, X: torch.Tensor) -> torch.Tensor:
-    """D-phase loss (nats per sample).
-
-    Training: ``-mean log p(h_M)`` of the manifold coordinates under the inner flow, with
-    the manifold frozen; the term ``-1/2 log det(J_g^T J_g)`` is constant for the inner
-    flow's parameters and is left out (Brehmer & Cranmer 2020, Sec. 3.3). Evaluation
-    (validation, early stopping): the negative log-likelihood of the noisy-manifold model
-    that :meth:`ManifoldFlow.score_samples` evaluates, with the noise variance estimated
-    on the batch, so that successive manifolds are compared with a common criterion.
-    """
-    if module.training:
-        with torch.no_grad():
-            h = module.chart(X)
-        return -module.chart_log_prob(h).mean()
-    return -module.noisy_log_prob(X).mean()
+def density_loss(module: ManifoldFlowModule, x: torch.Tensor) -> torch.Tensor:
+    """D-phase training loss (nats per sample): ``-mean log p(h_M)`` of the manifold
+    coordinates under the inner flow, with the manifold frozen; the term ``-1/2 log
+    det(J_g^T J_g)`` is constant for the inner flow's parameters and is left out
+    (Brehmer & Cranmer 2020, Sec. 3.3)."""
+    with torch.no_grad():
+        h = module.chart(x)
+    return -module.chart_log_prob(h).mean()
 
 
-def pie_loss(module: ManifoldFlowModule, X: torch.Tensor) -> torch.Tensor:
-    """PIE loss: mean negative PIE log-likelihood on ``R^D`` (nats per sample)."""
-    return -module.pie_log_prob(X).mean()
+def noisy_manifold_nll(module: ManifoldFlowModule, x: torch.Tensor) -> torch.Tensor:
+    """D-phase monitored metric (nats per sample): the negative log-likelihood of the
+    noisy-manifold model that :meth:`ManifoldFlow.score_samples` evaluates, with the
+    noise variance estimated on the batch, so that successive manifolds are compared
+    with a common criterion (the training loss of the D phase depends on the manifold
+    through a term it leaves out)."""
+    return -module.noisy_log_prob(x).mean()
+
+
+def pie_loss(module: ManifoldFlowModule, x: torch.Tensor) -> torch.Tensor:
+    """PIE loss and metric: mean negative PIE log-likelihood on ``R^D`` (nats per
+    sample)."""
+    return -module.pie_log_prob(x).mean()
 
 
 def _manifold_parameters(module: ManifoldFlowModule):
@@ -72,13 +73,6 @@ def _density_parameters(module: ManifoldFlowModule):
     return list(module.inner.parameters())
 
 
-def _dims(value, name: str) -> tuple[int, ...]:
-    dims = tuple(int(h) for h in np.atleast_1d(np.asarray(value, dtype=object)))
-    if any(h < 1 for h in dims):
-        raise ValueError(f"{name} must hold positive ints, got {value!r}.")
-    return dims
-
-
 def _principal_axes(Xs: np.ndarray) -> np.ndarray:
     """Orthogonal (d, d) matrix whose rows are the principal axes of ``Xs``, by
     decreasing variance."""
@@ -88,7 +82,7 @@ def _principal_axes(Xs: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- estimator
-class ManifoldFlow(ClassNamePrefixFeaturesOutMixin, OutlierMixin, DensityMixin,
+class ManifoldFlow(DensityScoreMixin, ClassNamePrefixFeaturesOutMixin, OutlierMixin, DensityMixin,
                    TransformerMixin, OutlierScoresMixin, BaseFlowEstimator):
     """Learn an ``n_components``-dimensional manifold and a normalised density on it.
 
@@ -216,8 +210,11 @@ class ManifoldFlow(ClassNamePrefixFeaturesOutMixin, OutlierMixin, DensityMixin,
     mean_, scale_ : ndarray of shape (n_features_in_,)
         Standardisation applied inside the model (``scale_`` has one common value).
     history_ : list of dict
-        Per epoch: ``epoch``, ``phase`` (``"manifold"``, ``"density"`` or ``"pie"``),
-        ``train_loss``, ``valid_loss``, ``duration`` (seconds). Manifold epochs report
+        One row per epoch of every fit: ``epoch``, ``stage`` (``"train"``, or
+        ``"manifold"`` then ``"density"`` for the sequential schedule), ``phase``
+        (``"manifold"``, ``"density"`` or ``"pie"``), ``train_loss``, ``valid_loss``,
+        ``monitored`` (what early stopping watched), ``duration`` (seconds). Manifold
+        epochs report
         the mean squared reconstruction error per coordinate in standardised units;
         density epochs the negative log-likelihood of the manifold coordinates
         (training) and of the noisy-manifold model (validation), in nats per sample.
@@ -389,8 +386,8 @@ class ManifoldFlow(ClassNamePrefixFeaturesOutMixin, OutlierMixin, DensityMixin,
         return self.n_components
 
     # ------------------------------------------------------------------ fitting
-    def _build_module(self, d: int) -> ManifoldFlowModule:
-        hidden = _dims(self.hidden_dims, "hidden_dims")
+    def _build_module(self, d: int, principal_axes: np.ndarray) -> ManifoldFlowModule:
+        hidden = self._check_dims(self.hidden_dims, "hidden_dims")
         n = self.n_components
         shift, scale = torch.from_numpy(self.mean_), torch.from_numpy(self.scale_)
         common = dict(transform=self.flow, hidden_dims=hidden, n_bins=self.n_bins,
@@ -398,13 +395,13 @@ class ManifoldFlow(ClassNamePrefixFeaturesOutMixin, OutlierMixin, DensityMixin,
         couplings = coupling_flow(d, n_layers=self.n_layers_outer, **common).double()
         # Initial manifold = PCA subspace: a fixed rotation in front of the couplings
         # makes the first n latent coordinates the first n principal components.
-        rotation = align_chart(couplings, torch.from_numpy(self._principal_axes))
+        rotation = align_chart(couplings, torch.from_numpy(principal_axes))
         outer = Flow([FixedAffine(shift, scale), rotation, *couplings.transforms],
                      StandardNormal(d))
         inner = coupling_flow(n, n_layers=self.n_layers_inner, **common)
         encoder = None
         if self.variant == "mflow_e":
-            encoder = MLP(d, n, _dims(self.encoder_hidden_dims, "encoder_hidden_dims"))
+            encoder = MLP(d, n, self._check_dims(self.encoder_hidden_dims, "encoder_hidden_dims"))
         return ManifoldFlowModule(outer, inner, n, encoder=encoder, shift=shift,
                                   scale=scale, pie_epsilon=self.pie_epsilon)
 
@@ -421,47 +418,34 @@ class ManifoldFlow(ClassNamePrefixFeaturesOutMixin, OutlierMixin, DensityMixin,
             mean, scale = np.zeros(X.shape[1]), 1.0
         self.mean_, self.scale_ = mean, np.full(X.shape[1], scale)
 
-    def _two_stage(self) -> bool:
-        return self.variant != "pie" and self.schedule == "sequential"
-
-    def _manifold_epochs(self) -> int:
-        return (self.max_epochs + 1) // 2
-
-    def _training_config(self, seed, device):
-        config = super()._training_config(seed, device)
-        if self._two_stage():
-            # The manifold stage ran first (see fit); the density stage gets the rest.
-            config = dataclasses.replace(
-                config, max_epochs=max(1, self.max_epochs - self._manifold_epochs()))
-        return config
-
-    def _fit_manifold_stage(self, module, X, seed):
-        """Sequential schedule, first stage: the M phase alone through the engine, with
-        its own early stopping on the validation reconstruction error."""
-        config = dataclasses.replace(
-            super()._training_config(seed, resolve_device(self.device)),
-            max_epochs=self._manifold_epochs())
-        phase = Phase(reconstruction_loss, _manifold_parameters, name="manifold")
-        net = train_module(module, [phase], X, config,
-                           callbacks=self._callbacks(config.max_epochs))
-        self._stage_history = [dict(row) for row in net.history]
-
-    def _callbacks(self, n_epochs: int):
-        """Per-run skorch callbacks: the cosine learning-rate schedule of the paper."""
+    def _lr_schedule(self, n_epochs: int):
+        """Per-stage skorch callbacks: the cosine learning-rate schedule of the paper
+        over the stage's epochs."""
         if self.lr_schedule == "constant":
-            return []
-        return [("lr_schedule", LRScheduler(policy=CosineAnnealingLR,
-                                            T_max=max(1, n_epochs)))]
+            return ()
+        return (("lr_schedule", LRScheduler(policy=CosineAnnealingLR, T_max=max(1, n_epochs),
+                                           last_epoch=-1)),)
 
-    def _losses(self):
+    def _stages(self) -> list[Stage]:
+        """The fit as engine stages: PIE's one likelihood; M/D phases alternating epoch
+        by epoch in one stage (the M phase is not monitored); or an M stage with its
+        own early stopping on the validation reconstruction error, then a D stage
+        (Brehmer & Cranmer 2020, Sec. 3.3)."""
         if self.variant == "pie":
-            return [Phase(pie_loss, None, name="pie")]
-        density = Phase(density_loss, _density_parameters, name="density")
-        if self.schedule == "sequential":
-            return [density]
-        manifold = Phase(reconstruction_loss, _manifold_parameters, monitor=False,
-                         name="manifold")
-        return [manifold, density]
+            return [Stage([Phase(pie_loss, name="pie")],
+                          callbacks=self._lr_schedule(self.max_epochs))]
+        manifold = Phase(reconstruction_loss, _manifold_parameters, name="manifold")
+        density = Phase(density_loss, _density_parameters, metric=noisy_manifold_nll,
+                        name="density")
+        if self.schedule == "alternating":
+            manifold.monitor = False
+            return [Stage([manifold, density], callbacks=self._lr_schedule(self.max_epochs))]
+        n_manifold = (self.max_epochs + 1) // 2
+        n_density = max(1, self.max_epochs - n_manifold)
+        return [Stage([manifold], name="manifold", max_epochs=n_manifold,
+                      callbacks=self._lr_schedule(n_manifold)),
+                Stage([density], name="density", max_epochs=n_density,
+                      callbacks=self._lr_schedule(n_density))]
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -489,39 +473,20 @@ class ManifoldFlow(ClassNamePrefixFeaturesOutMixin, OutlierMixin, DensityMixin,
         FloatingPointError
             If the training loss diverges (weights are restored to finite values).
         """
-        warm = self.warm_start and self.__sklearn_is_fitted__()
-        X = self._validate_input(X, reset=not warm)
-        if warm:
-            X = X.astype(self._compute_dtype, copy=False)
+        X, warm = self._fit_start(X)
         d = X.shape[1]
         if self.n_components >= d:
             raise ValueError(f"ManifoldFlow needs n_components < n_features, got "
                              f"n_components={self.n_components} and {d} feature(s); "
                              "a manifold of the data's full dimension is an ordinary "
                              "flow: use FlowDensity.")
-        _dims(self.hidden_dims, "hidden_dims")
-        _dims(self.encoder_hidden_dims, "encoder_hidden_dims")
+        self._check_dims(self.hidden_dims, "hidden_dims")
+        self._check_dims(self.encoder_hidden_dims, "encoder_hidden_dims")
+        axes = None
         if not warm:
             self._set_isotropic_standardization(X)
-            self._principal_axes = _principal_axes((X - self.mean_) / self.scale_)
-        dtype = torch.float64 if X.dtype == np.float64 else torch.float32
-        self._stage_history = []
-
-        def build():
-            # Runs inside the engine's seeded fork_rng: draws come from the fit's seed.
-            module = self._build_module(d).to(dtype=dtype)
-            if self._two_stage():
-                seed = int(torch.randint(np.iinfo(np.int32).max, ()).item())
-                self._fit_manifold_stage(module, X, seed)
-            return module
-
-        previous = list(self.history_) if warm else []
-        if warm and self._two_stage():
-            self._fit_manifold_stage(self.module_, X, self._seed())
-        n_epochs = self.max_epochs - (self._manifold_epochs() if self._two_stage() else 0)
-        self._train(build, self._losses(), X, callbacks=self._callbacks(n_epochs))
-        self._finish_history(previous)
-        self.__dict__.pop("_principal_axes", None)  # only needed to build the module
+            axes = _principal_axes((X - self.mean_) / self.scale_)
+        self._train(lambda: self._build_module(d, axes), self._stages(), X)
         k = d - self.n_components
         if k > 0:
             # Robust: the median of ||x - x_hat||^2 ~ s^2 chi2_k, so that training
@@ -533,23 +498,6 @@ class ManifoldFlow(ClassNamePrefixFeaturesOutMixin, OutlierMixin, DensityMixin,
             self.noise_variance_ = 0.0
         self._set_offset(X)
         return self
-
-    def _finish_history(self, previous):
-        """Label each epoch of this fit with its phase; put the manifold stage of a
-        sequential schedule in front of the density epochs."""
-        default = "pie" if self.variant == "pie" else "density"
-        rows = list(self.net_.history)[len(self.net_.history) - self.n_iter_:]
-        new = self.history_[len(self.history_) - self.n_iter_:]
-        for row, out in zip(rows, new):
-            out["phase"] = row.get("phase", default)
-        stage = [{"epoch": 0, "phase": "manifold", "train_loss": float(r["train_loss"]),
-                  "valid_loss": float(r["valid_loss"]) if "valid_loss" in r else None,
-                  "duration": float(r["dur"])} for r in self._stage_history]
-        self.history_ = previous + stage + new
-        for i, row in enumerate(self.history_, start=1):
-            row["epoch"] = i
-        self.n_iter_ += len(stage)
-        del self._stage_history
 
     # ------------------------------------------------------------------ inference
     def _jacobian_batch(self) -> int:
@@ -717,28 +665,6 @@ class ManifoldFlow(ClassNamePrefixFeaturesOutMixin, OutlierMixin, DensityMixin,
         return self._batched(lambda x: module.noisy_log_prob(x, variance), X,
                              batch_size=self._jacobian_batch())
 
-    def score(self, X, y=None):
-        """Mean of :meth:`score_samples` (nats per sample), as ``PCA.score``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
-
-        Returns
-        -------
-        float
-
-        Raises
-        ------
-        NotFittedError
-            If the estimator is not fitted.
-        ValueError
-            If ``X`` holds NaN/inf, strings or sparse data, or has another
-            number of features than the data seen in ``fit``.
-        """
-        return float(np.mean(self.score_samples(X)))
-
     def sample(self, n_samples=1, random_state=None):
         """Draw points on the learned manifold from the learned density.
 
@@ -762,15 +688,11 @@ class ManifoldFlow(ClassNamePrefixFeaturesOutMixin, OutlierMixin, DensityMixin,
         ValueError
             If ``n_samples`` is not a positive integer.
         """
-        check_is_fitted(self)
-        if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive int, got {n_samples!r}.")
-        seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-        device = self._device_of_module()
-        gen = torch.Generator(device=device).manual_seed(seed)
+        n_samples, rng = self._check_sample_request(n_samples, random_state)
+        gen = self._torch_generator(rng)
         module = self.module_
         module.eval()
         with torch.no_grad():
-            x = module.sample(int(n_samples), generator=gen)
+            x = module.sample(n_samples, generator=gen)
         return x.cpu().numpy()
 

@@ -3,14 +3,12 @@ scikit-learn clustering and density API."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import numbers
 
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
-from scipy.special import logsumexp
 from skorch.callbacks import Callback
 from sklearn.base import ClusterMixin, DensityMixin, _fit_context
 from sklearn.cluster import KMeans
@@ -19,13 +17,15 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._base import BaseFlowEstimator, resolve_device
-from ._training import train_module
+from ._base import BaseFlowEstimator, DensityScoreMixin
+from ._training import Stage
 from .nn import MLP, ActNorm, FixedAffine, Flow, LULinear, StandardNormal, coupling_flow
 
 __all__ = ["FlowMixtureClustering"]
 
 _METHODS = ("posterior", "variational")
+#: Rows used to find the initial partition (a seeded subsample of larger data).
+_INIT_ROWS = 2**14
 
 
 # ---------------------------------------------------------------------------- torch module
@@ -90,14 +90,14 @@ class VariationalMixtureOfFlows(nn.Module):
         return self.log_joint(x)
 
 
-def negative_elbo(module: VariationalMixtureOfFlows, batch: torch.Tensor) -> torch.Tensor:
+def negative_elbo(module: VariationalMixtureOfFlows, x: torch.Tensor,
+                  label: torch.Tensor) -> torch.Tensor:
     """Training loss: minus the mean per-row objective of a batch (nats per row).
 
-    The last column of ``batch`` holds the label: -1 for unlabeled rows, ``k`` for a row
-    known to come from component ``k``. Unlabeled rows contribute the evidence lower bound
-    (Pires & Figueiredo 2020, Sec. 3; the thesis's VMoNF chapter), with the expectation
-    over ``k``
-    computed exactly::
+    ``label`` holds -1 for unlabeled rows, ``k`` for a row known to come from
+    component ``k``. Unlabeled rows contribute the evidence lower bound (Pires &
+    Figueiredo 2020, Sec. 3; the thesis's VMoNF chapter), with the expectation over
+    ``k`` computed exactly::
 
         ELBO(x) = sum_k q(k|x) [log pi_k + log p_k(x) - log q(k|x)].
 
@@ -106,8 +106,11 @@ def negative_elbo(module: VariationalMixtureOfFlows, batch: torch.Tensor) -> tor
     one-hot label (the semi-supervised experiment of the paper, Sec. 4, and of the
     thesis's results chapter, with the sign of the cross-entropy that *minimises* it;
     the reference code maximises it).
+
+    The ELBO depends on the temperature of ``q``, which is annealed during training, so
+    two epochs' values are not comparable: early stopping watches
+    :func:`mixture_nll` instead.
     """
-    x, label = batch[:, :-1], batch[:, -1]
     log_joint = module.log_joint(x)
     log_q = module.log_q(x)
     elbo = (log_q.exp() * (log_joint - log_q)).sum(dim=-1)
@@ -117,6 +120,17 @@ def negative_elbo(module: VariationalMixtureOfFlows, batch: torch.Tensor) -> tor
         supervised = (log_joint.gather(-1, index) + log_q.gather(-1, index)).squeeze(-1)
         elbo = torch.where(labeled, supervised, elbo)
     return -elbo.mean()
+
+
+def mixture_nll(module: VariationalMixtureOfFlows, x: torch.Tensor,
+                label: torch.Tensor | None = None) -> torch.Tensor:
+    """Monitored metric: the exact negative log-likelihood of the mixture,
+    ``-mean log sum_k pi_k p_k(x)`` (nats per row, log-sum-exp over components).
+
+    It depends on neither the temperature of ``q`` nor the labels, so early stopping
+    and the best-weights restore compare epochs like with like.
+    """
+    return -torch.logsumexp(module.log_joint(x), dim=-1).mean()
 
 
 class TemperatureAnnealing(Callback):
@@ -180,13 +194,6 @@ class GaussianPosteriorNetwork(nn.Module):
 
 
 # ---------------------------------------------------------------------------- helpers
-def _dims(value, name: str, allow_empty: bool) -> tuple[int, ...]:
-    dims = tuple(int(h) for h in np.atleast_1d(np.asarray(value, dtype=object)))
-    if any(h < 1 for h in dims) or (not dims and not allow_empty):
-        raise ValueError(f"{name} must hold positive ints, got {value!r}.")
-    return dims
-
-
 def _cluster_statistics(Xs: np.ndarray, assignment: np.ndarray, n_components: int):
     """Per-cluster mean and standard deviation (standardised units), shape (K, d) each.
     Empty or single-row clusters get unit scale; degenerate dimensions get a floor."""
@@ -217,7 +224,7 @@ def _n_free_parameters(module: nn.Module) -> int:
 
 
 # ---------------------------------------------------------------------------- estimator
-class FlowMixtureClustering(ClusterMixin, DensityMixin, BaseFlowEstimator):
+class FlowMixtureClustering(DensityScoreMixin, ClusterMixin, DensityMixin, BaseFlowEstimator):
     """Clustering and density estimation with a variational mixture of normalizing flows.
 
     The model is a mixture ``p(x) = sum_k pi_k p_k(x)`` of ``n_components`` coupling
@@ -349,10 +356,13 @@ class FlowMixtureClustering(ClusterMixin, DensityMixin, BaseFlowEstimator):
     mean_, scale_ : ndarray of shape (n_features_in_,)
         Standardisation applied inside the model.
     history_ : list of dict
-        Per epoch: ``epoch``, ``train_loss``, ``valid_loss`` (minus the ELBO, nats per
-        sample), ``duration`` (seconds).
+        Per epoch: ``epoch``, ``stage`` (``"pretrain"`` for the semi-supervised
+        pre-training on the labeled rows, else ``"train"``), ``phase``, ``train_loss``
+        (minus the ELBO at the current temperature, nats per sample), ``valid_loss``
+        (the exact negative log-likelihood of the mixture on the validation rows,
+        which early stopping watches), ``monitored``, ``duration`` (seconds).
     n_iter_ : int
-        Number of epochs run by the last ``fit`` (without pre-training).
+        Number of epochs run by the last ``fit`` (pre-training included).
     net_ : skorch.NeuralNet
         The private training net.
     module_ : VariationalMixtureOfFlows
@@ -497,7 +507,7 @@ class FlowMixtureClustering(ClusterMixin, DensityMixin, BaseFlowEstimator):
         if not numeric:
             raise ValueError("y must hold integer labels: -1 for unlabeled rows, k for "
                              f"component k; got dtype {y.dtype}.")
-        y = y.astype(np.int64)
+        y = y.astype(np.int64, copy=False)
         bad = np.unique(y[(y < -1) | (y >= self.n_components)])
         if bad.size:
             raise ValueError(f"y must hold -1 (unlabeled) or a component index in "
@@ -536,11 +546,20 @@ class FlowMixtureClustering(ClusterMixin, DensityMixin, BaseFlowEstimator):
     def _build_module(self, X, labels, seed_rng_draw):
         d = X.shape[1]
         K = self.n_components
-        hidden = _dims(self.hidden_dims, "hidden_dims", allow_empty=False)
-        post_hidden = _dims(self.posterior_hidden_dims, "posterior_hidden_dims",
-                            allow_empty=True)
-        Xs = (X - self.mean_) / self.scale_
-        loc, std = self._initial_partition(Xs, labels, seed_rng_draw)
+        hidden = self._check_dims(self.hidden_dims, "hidden_dims")
+        post_hidden = self._check_dims(self.posterior_hidden_dims, "posterior_hidden_dims",
+                                       allow_empty=True)
+        # The initial partition needs standardised rows: at most _INIT_ROWS of them
+        # (every labeled row among them, up to that number), so that a large array or
+        # memmap is never copied whole.
+        rows = np.arange(len(X))
+        if len(X) > _INIT_ROWS:
+            rng = check_random_state(seed_rng_draw)
+            labeled = np.flatnonzero(labels >= 0)[:_INIT_ROWS // 2]
+            rows = np.union1d(rng.choice(len(X), _INIT_ROWS - len(labeled), replace=False),
+                              labeled)
+        Xs = (np.asarray(X[rows], dtype=np.float64) - self.mean_) / self.scale_
+        loc, std = self._initial_partition(Xs, labels[rows], seed_rng_draw)
         couplings = coupling_flow(d, transform=self.flow, n_layers=self.n_layers,
                                   hidden_dims=hidden, n_bins=self.n_bins,
                                   tail_bound=self.tail_bound, permutation=self.permutation,
@@ -589,35 +608,27 @@ class FlowMixtureClustering(ClusterMixin, DensityMixin, BaseFlowEstimator):
         FloatingPointError
             If the training loss diverges (weights are restored to finite values).
         """
-        warm = self.warm_start and self.__sklearn_is_fitted__()
-        X = self._validate_input(X, reset=not warm)
-        if warm:
-            X = X.astype(self._compute_dtype, copy=False)
-        n, K = X.shape[0], self.n_components
-        if n < K:
-            raise ValueError(f"Expected n_samples >= n_components, but got "
-                             f"n_components={K}, n_samples={n}.")
-        labels = self._labels(y, n)
+        X, warm = self._fit_start(X)
+        self._check_min_samples(X, self.n_components, "n_components")
+        labels = self._labels(y, X.shape[0])
         if not warm:
             self._set_standardization(X)
-        data = np.column_stack([X, labels.astype(X.dtype)])
-        labeled = labels >= 0
-        dtype = torch.float64 if X.dtype == np.float64 else torch.float32
+        labeled = np.flatnonzero(labels >= 0)
 
         def build():
             # Runs inside the engine's seeded fork_rng: draws come from the fit's seed.
             seed = int(torch.randint(np.iinfo(np.int32).max, ()).item())
-            module = self._build_module(X, labels, seed).to(dtype=dtype)
-            if labeled.any() and self.pretrain_epochs > 0:
-                config = dataclasses.replace(
-                    self._training_config(seed, resolve_device(self.device)),
-                    max_epochs=self.pretrain_epochs, validation_fraction=0.0, verbose=0)
-                train_module(module, negative_elbo, data[labeled], config)
-            return module
+            return self._build_module(X, labels, seed)
 
-        callbacks = [("temperature", TemperatureAnnealing(self.temperature_decay,
-                                                          self.min_temperature))]
-        self._train(build, negative_elbo, data, callbacks=callbacks)
+        stages = []
+        if labeled.size and self.pretrain_epochs > 0 and not warm:
+            stages.append(Stage(negative_elbo, name="pretrain", rows=labeled,
+                                max_epochs=self.pretrain_epochs, validation=False,
+                                check_convergence=False))
+        stages.append(Stage(negative_elbo, metric=mixture_nll, callbacks=[
+            ("temperature", TemperatureAnnealing(self.temperature_decay,
+                                                 self.min_temperature))]))
+        self._train(build, stages, {"x": X, "label": labels})
         module = self.module_
         self.weights_ = module.log_weights().detach().exp().cpu().double().numpy()
         self.temperature_ = float(module.temperature)
@@ -652,17 +663,18 @@ class FlowMixtureClustering(ClusterMixin, DensityMixin, BaseFlowEstimator):
         if method not in _METHODS:
             raise ValueError(f"method must be one of {_METHODS}, got {method!r}.")
 
-    def _log_joint(self, X):
-        return self._batched(self.module_.log_joint, X)
-
     def _log_proba(self, X, method):
+        """``log p(k | x)`` (exact) or ``log q(k | x)``, normalised batch by batch in
+        float64 (no temporary larger than a batch)."""
+        module = self.module_
         if method == "variational":
-            return self._batched(self.module_.log_q, X)
-        log_joint = self._log_joint(X)
-        return log_joint - logsumexp(log_joint, axis=1, keepdims=True)
+            return self._batched(module.log_q, X)
+        return self._batched(lambda x: torch.log_softmax(module.log_joint(x).double(), -1), X)
 
     def _predict(self, X, method):
-        return np.argmax(self._log_proba(X, method), axis=1).astype(np.int64)
+        module = self.module_
+        logits = module.log_q if method == "variational" else module.log_joint
+        return self._batched(lambda x: logits(x).argmax(-1), X, out_dtype=np.int64)
 
     def predict(self, X, method="posterior"):
         """Cluster of each row: the most probable component.
@@ -741,30 +753,8 @@ class FlowMixtureClustering(ClusterMixin, DensityMixin, BaseFlowEstimator):
         """
         check_is_fitted(self)
         X = self._validate_input(X, reset=False)
-        return logsumexp(self._log_joint(X), axis=1)
-
-    def score(self, X, y=None):
-        """Mean log-likelihood per sample (nats), as ``GaussianMixture.score``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
-
-        Returns
-        -------
-        float
-            ``mean(score_samples(X))``.
-
-        Raises
-        ------
-        NotFittedError
-            If the estimator is not fitted.
-        ValueError
-            If ``X`` holds NaN/inf, strings or sparse data, or has another
-            number of features than the data seen in ``fit``.
-        """
-        return float(np.mean(self.score_samples(X)))
+        module = self.module_
+        return self._batched(lambda x: torch.logsumexp(module.log_joint(x).double(), -1), X)
 
     def _n_parameters(self) -> int:
         """Free parameters of the density: the component flows and, when learned, the
@@ -851,14 +841,9 @@ class FlowMixtureClustering(ClusterMixin, DensityMixin, BaseFlowEstimator):
         ValueError
             If ``n_samples`` is not a positive int.
         """
-        check_is_fitted(self)
-        if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive int, got {n_samples!r}.")
-        rng = check_random_state(random_state)
-        counts = rng.multinomial(int(n_samples), self.weights_ / self.weights_.sum())
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        device = self._device_of_module()
-        gen = torch.Generator(device=device).manual_seed(seed)
+        n_samples, rng = self._check_sample_request(n_samples, random_state)
+        counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
+        gen = self._torch_generator(rng)
         module = self.module_
         module.eval()
         with torch.no_grad():

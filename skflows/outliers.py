@@ -15,6 +15,8 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseFlowEstimator
+from ._training import TakeRows
+from .archetypes import DeepArchetypes
 from ._outlier import OutlierScoresMixin
 from .density import FlowDensity
 from .nn.discriminator import Discriminator
@@ -26,20 +28,22 @@ __all__ = ["FlowOutlierGenerator"]
 _MAX_DRAWS = 10  # rounds of re-drawing when decoded outliers are not finite
 
 
-def balanced_logistic_loss(module, batch):
+def balanced_logistic_loss(module, x, contrast):
     """Logistic loss with equal class weights, in nats per point.
 
-    Each row of ``batch`` holds one inlier (first half of the columns, label 1) and one
-    generated outlier (second half, label 0), so every mini-batch is balanced:
-    ``0.5 * mean(softplus(-l(x_in))) + 0.5 * mean(softplus(l(x_out)))``.
+    Row ``i`` of a batch pairs one inlier ``x[i]`` (label 1) with one contrast point
+    ``contrast[i]`` (label 0), so every mini-batch is balanced:
+    ``0.5 * mean(softplus(-l(x))) + 0.5 * mean(softplus(l(contrast)))``.
     """
-    d = batch.shape[-1] // 2
-    return 0.5 * (F.softplus(-module(batch[:, :d])).mean()
-                  + F.softplus(module(batch[:, d:])).mean())
+    return 0.5 * (F.softplus(-module(x)).mean() + F.softplus(module(contrast)).mean())
 
 
 def _is_archetypal(estimator) -> bool:
-    return hasattr(estimator, "archetypes_") or type(estimator).__name__ == "DeepArchetypes"
+    return hasattr(estimator, "archetypes_") or isinstance(estimator, DeepArchetypes)
+
+
+#: Rows scored at a time when the offset is set (no latent array of the data's size).
+_SCORE_ROWS = 2**14
 
 
 class FlowOutlierGenerator(OutlierMixin, OutlierScoresMixin, BaseFlowEstimator):
@@ -202,8 +206,9 @@ class FlowOutlierGenerator(OutlierMixin, OutlierScoresMixin, BaseFlowEstimator):
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during fit (only when X is a DataFrame with string names).
     history_ : list of dict
-        Per epoch of the discriminator: ``epoch``, ``train_loss``, ``valid_loss`` (nats
-        per point), ``duration`` (seconds).
+        One row per epoch of the discriminator: ``epoch``, ``stage``, ``phase``,
+        ``train_loss``, ``valid_loss`` (nats per point), ``monitored`` (what early
+        stopping watched), ``duration`` (seconds).
     n_iter_ : int
         Number of discriminator epochs run by the last ``fit``.
     net_ : skorch.NeuralNet
@@ -360,8 +365,6 @@ class FlowOutlierGenerator(OutlierMixin, OutlierScoresMixin, BaseFlowEstimator):
     # ------------------------------------------------------------------ the flow
     def _default_flow(self):
         if self.method == "dirichlet":
-            from .archetypes import DeepArchetypes  # sibling estimator
-
             return DeepArchetypes(device=self.device)
         return FlowDensity(device=self.device)
 
@@ -478,10 +481,7 @@ class FlowOutlierGenerator(OutlierMixin, OutlierScoresMixin, BaseFlowEstimator):
             diverges (weights are restored to finite values).
         """
         self._check_settings()
-        warm = self.warm_start and self.__sklearn_is_fitted__()
-        X = self._validate_input(X, reset=not warm)
-        if warm:
-            X = X.astype(self._compute_dtype, copy=False)
+        X, warm = self._fit_start(X)
         rng = check_random_state(self.random_state)
         flow_seed = int(rng.randint(np.iinfo(np.int32).max))
         if not warm:
@@ -495,9 +495,15 @@ class FlowOutlierGenerator(OutlierMixin, OutlierScoresMixin, BaseFlowEstimator):
         contrast, self.n_discarded_ = self._contrast(n_gen, rng)
         self.n_generated_ = n_gen
         n_rows = max(n, n_gen)
-        inliers = np.concatenate([rng.permutation(n) for _ in range(-(-n_rows // n))])[:n_rows]
-        pairs = np.hstack([X[inliers], contrast[np.arange(n_rows) % n_gen]])
-        hidden = tuple(int(h) for h in np.atleast_1d(self.discriminator_hidden_dims))
+        index = np.int32 if n_rows < 2**31 else np.int64
+        inliers = np.concatenate([rng.permutation(n).astype(index)
+                                  for _ in range(-(-n_rows // n))])[:n_rows]
+        # Row i pairs inlier X[inliers[i]] with contrast row i % n_gen, gathered batch
+        # by batch (no copy of X).
+        pairs = {"x": TakeRows(X, inliers),
+                 "contrast": TakeRows(contrast, np.arange(n_rows, dtype=index) % n_gen)}
+        hidden = self._check_dims(self.discriminator_hidden_dims, "discriminator_hidden_dims",
+                                 allow_empty=True)
         shift, scale = torch.from_numpy(self.mean_), torch.from_numpy(self.scale_)
 
         def build():
@@ -506,7 +512,9 @@ class FlowOutlierGenerator(OutlierMixin, OutlierScoresMixin, BaseFlowEstimator):
         self._train(build, balanced_logistic_loss, pairs)
         # Scores of the validated training array (not through score_samples, which would
         # re-check feature names against an array).
-        self.offset_ = float(np.percentile(self._scores(X), 100.0 * self.contamination))
+        scores = np.concatenate([self._scores(X[i:i + _SCORE_ROWS])
+                                 for i in range(0, len(X), _SCORE_ROWS)])
+        self.offset_ = float(np.percentile(scores, 100.0 * self.contamination))
         return self
 
     # ------------------------------------------------------------------ outputs

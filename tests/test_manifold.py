@@ -239,8 +239,14 @@ def test_warm_start_continues(circle):
 
 
 def test_mflow_e_encoder_is_trained(circle):
-    est = ManifoldFlow(**{**FAST, "variant": "mflow_e", "max_epochs": 6}).fit(circle)
+    params = {**FAST, "variant": "mflow_e", "max_epochs": 6, "n_iter_no_change": 100}
+    start = ManifoldFlow(**{**params, "lr": 0.0}).fit(circle)  # the initial model
+    est = ManifoldFlow(**params).fit(circle)
     assert est.module_.encoder is not None
+    moved = [not torch.equal(a, b) for a, b in zip(start.module_.encoder.parameters(),
+                                                   est.module_.encoder.parameters())]
+    assert all(moved)
+    assert est.reconstruction_error(circle).mean() < start.reconstruction_error(circle).mean()
     out = est.transform(circle[:5])
     assert out.shape == (5, 1) and np.isfinite(out).all()
 

@@ -223,6 +223,23 @@ def test_learned_weights_follow_cluster_sizes():
     np.testing.assert_allclose(np.sort(est.weights_), [0.2, 0.8], atol=0.05)
 
 
+def test_parameter_count_of_a_tiny_mixture_by_hand():
+    # K = 2 RealNVP components on d = 2, two coupling layers with one hidden layer of 3
+    # units, order reversal between them (no LU), learned weights. Per component: the
+    # initial ActNorm (loc and log-scale, 2 * d = 4) and per coupling an MLP from the 1
+    # identity feature to the shift and log-scale of the other: (1 * 3 + 3) + (3 * 2 + 2)
+    # = 14. Total 2 * (4 + 2 * 14) + (K - 1) = 65; the posterior network is not counted.
+    X, _ = _blobs()
+    est = FlowMixtureClustering(n_components=2, flow="realnvp", n_layers=2, hidden_dims=(3,),
+                                permutation="reverse", posterior_hidden_dims=(4,),
+                                weight_prior="learned", max_epochs=1, device="cpu",
+                                random_state=0).fit(X)
+    assert est._n_parameters() == 65
+    n, ll = len(X), est.score(X) * len(X)
+    assert est.bic(X) == pytest.approx(-2 * ll + 65 * np.log(n), rel=1e-12)
+    assert est.aic(X) == pytest.approx(-2 * ll + 2 * 65, rel=1e-12)
+
+
 def test_bic_aic(fitted):
     X, _ = _blobs()
     n, ll = len(X), fitted.score(X) * len(X)

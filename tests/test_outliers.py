@@ -13,7 +13,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import roc_auc_score
 
-from skflows import FlowDensity, FlowOutlierGenerator
+from skflows import DeepArchetypes, FlowDensity, FlowOutlierGenerator
 from skflows._testing import FAST_PARAMS
 from skflows.sampling import (chi_quantile, gaussian_extremes_log_prob,
                               gaussian_shell_log_prob, standard_normal_log_prob)
@@ -255,11 +255,9 @@ def test_errors(moons, flow):
 
 # ----------------------------------------------------------------------------- dirichlet
 def test_dirichlet_method_with_deep_archetypes(moons):
-    archetypes = pytest.importorskip("skflows.archetypes")
     X = moons[0]
-    params = FAST_PARAMS.get("DeepArchetypes", dict(n_archetypes=3, max_epochs=3,
-                                                    device="cpu", random_state=0))
-    det = FlowOutlierGenerator(archetypes.DeepArchetypes(**params), method="dirichlet",
+    det = FlowOutlierGenerator(DeepArchetypes(**FAST_PARAMS["DeepArchetypes"]),
+                               method="dirichlet",
                                **FAST).fit(X)
     assert det._resolved_score_kind() == "logit"
     np.testing.assert_allclose(det.score_samples(moons[1]), det.discriminator_logit(moons[1]))

@@ -1,6 +1,6 @@
-"""Progress reporting for every estimator: ``verbose=1`` prints a per-epoch table with the
-training and validation losses and a progress bar over the mini-batches; ``history_``
-feeds ``plot_history``.
+"""Progress reporting for every estimator: ``verbose=1`` prints one plain line per epoch
+(epoch, stage, phase, training and validation loss, seconds) and, on a terminal only, a
+progress bar over the mini-batches; ``history_`` feeds ``plot_history``.
 
 Every estimator of :data:`skflows._testing.FAST_PARAMS` is covered automatically.
 """
@@ -28,19 +28,37 @@ def _fit(name, **params):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_verbose_prints_epoch_losses_and_a_progress_bar(name, capsys):
+def test_verbose_prints_one_plain_line_per_epoch(name, capsys):
     est = _fit(name, verbose=1)
     captured = capsys.readouterr()
-    text = captured.out + captured.err
-    # skorch's per-epoch table: a header with the loss columns and one row per epoch.
-    header = next(line for line in text.splitlines() if "train_loss" in line)
-    assert "epoch" in header and "valid_loss" in header
-    rows = [line.split() for line in text.splitlines()
-            if line.split() and line.split()[0].isdigit()]
-    assert [int(row[0]) for row in rows] == [1, 2, 3][:len(est.history_)]
-    # tqdm's bar (on stderr) counts the mini-batches of the running epoch (it refreshes
-    # its loss postfix at most every 0.1 s, too rarely to test on tiny fits).
-    assert "it/s" in captured.err or "s/it" in captured.err
+    # Captured output is not a terminal: no progress bar, no escape codes, and exactly
+    # one line per epoch of this estimator (a nested flow may print its own lines).
+    assert "\x1b" not in captured.out + captured.err
+    assert "it/s" not in captured.err and "s/it" not in captured.err
+    lines = [line for line in captured.out.splitlines() if line.startswith("epoch=")]
+    own = lines[-len(est.history_):]
+    assert len(lines) >= len(est.history_)
+    for line, row in zip(own, est.history_):
+        fields = dict(part.split("=", 1) for part in line.split())
+        assert set(fields) == {"epoch", "stage", "phase", "train_loss", "valid_loss", "dur"}
+        assert int(fields["epoch"]) == row["epoch"]
+        assert fields["stage"] == row["stage"] and fields["phase"] == row["phase"]
+        assert float(fields["train_loss"]) == pytest.approx(row["train_loss"], rel=1e-4)
+        assert float(fields["valid_loss"]) == pytest.approx(row["valid_loss"], rel=1e-4)
+        assert fields["dur"].endswith("s")
+
+
+def test_a_progress_bar_only_on_a_terminal(monkeypatch):
+    import sys
+
+    from skflows._training import TrainingConfig, _progress_callbacks
+
+    config = TrainingConfig(verbose=1)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert [name for name, _ in _progress_callbacks(config)] == ["epoch_log"]
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert [name for name, _ in _progress_callbacks(config)] == ["progress", "epoch_log"]
+    assert _progress_callbacks(TrainingConfig(verbose=0)) == []
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -83,9 +83,9 @@ def test_fit_streams_from_readonly_memmap(readonly_memmap, monkeypatch):
     datasets = []
     original = training.ArrayDataset.__init__
 
-    def spy(self, data, index=None):
-        datasets.append(data)
-        original(self, data, index)
+    def spy(self, arrays, index=None):
+        datasets.extend(arrays.values() if isinstance(arrays, dict) else [arrays])
+        original(self, arrays, index)
 
     monkeypatch.setattr(training.ArrayDataset, "__init__", spy)
     tracemalloc.start()
