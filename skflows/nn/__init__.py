@@ -1,7 +1,9 @@
 """Torch building blocks of skflows: invertible transforms, conditioners and flows.
 
 Pure torch: nothing here knows about numpy arrays or estimators. Every transform returns
-``(output, log_det_jacobian)`` and accepts an optional leading component axis.
+``(output, log_det_jacobian)`` and accepts an optional leading component axis. Coupling
+layers and flows may be conditional (``context_features > 0``): they then take a keyword
+``context`` and model ``p(x | context)``; every other transform accepts and ignores it.
 """
 
 from .base import Transform, component_shape

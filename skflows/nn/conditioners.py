@@ -1,5 +1,6 @@
-"""Conditioner networks: they map the identity half of a coupling layer to the
-parameters of the transform applied to the other half."""
+"""Conditioner networks: they map the identity half of a coupling layer (and, in a
+conditional flow, the context vector) to the parameters of the transform applied to the
+other half. The same MLP, without the zero-initialised output, embeds a context."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ __all__ = ["MLP"]
 
 
 class MLP(nn.Module):
-    """Multi-layer perceptron with ReLU activations and a zero-initialised output layer.
+    """Multi-layer perceptron with ReLU activations and a (by default) zero-initialised
+    linear output layer.
 
     Zero initialisation of the last layer makes every coupling layer (and hence the whole
     flow) start as the identity map, the standard choice since Glow (Kingma & Dhariwal,
-    2018, Section 3.3).
+    2018, Section 3.3). A context-embedding network uses ``zero_init=False`` instead, so
+    that different contexts start with different embeddings.
 
     Parameters
     ----------
@@ -31,6 +34,15 @@ class MLP(nn.Module):
     n_components : int or None, default=None
         Number of independent networks evaluated in one batched pass (inputs then have
         shape ``(K, n, in_features)``).
+    zero_init : bool, default=True
+        Initialise the output layer to zero (the network then outputs 0 everywhere);
+        with False it gets the default uniform initialisation of
+        :class:`~skflows.nn.BatchedLinear`.
+
+    Attributes
+    ----------
+    in_features, out_features : int
+        Input and output widths.
 
     References
     ----------
@@ -40,18 +52,25 @@ class MLP(nn.Module):
     .. [2] L. Dinh, J. Sohl-Dickstein, S. Bengio. Density Estimation Using Real NVP.
        ICLR 2017, Sec. 3.3 (the scale and translation functions ``s``, ``t`` of a
        coupling layer are arbitrary networks of the identity half).
+    .. [3] C. Winkler, D. Worrall, E. Hoogeboom, M. Welling. Learning Likelihoods with
+       Conditional Normalizing Flows. arXiv:1912.00042, 2019 (the conditioner of a
+       conditional coupling also reads the context, possibly through an embedding
+       network).
     """
 
     def __init__(self, in_features: int, out_features: int, hidden_dims: Sequence[int],
-                 n_components: int | None = None):
+                 n_components: int | None = None, zero_init: bool = True):
         super().__init__()
         dims = [in_features, *hidden_dims]
         layers: list[nn.Module] = []
         for d_in, d_out in zip(dims[:-1], dims[1:]):
             layers += [BatchedLinear(d_in, d_out, n_components), nn.ReLU()]
-        layers.append(BatchedLinear(dims[-1], out_features, n_components, zero_init=True))
+        layers.append(BatchedLinear(dims[-1], out_features, n_components,
+                                    zero_init=zero_init))
         self.net = nn.Sequential(*layers)
         self.hidden_dims = tuple(hidden_dims)
+        self.in_features = in_features
+        self.out_features = out_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Evaluate the network.
@@ -65,7 +84,7 @@ class MLP(nn.Module):
         Returns
         -------
         out : Tensor of shape (..., n_samples, out_features)
-            Network outputs (all zero at initialisation).
+            Network outputs (all zero at initialisation when ``zero_init``).
 
         Raises
         ------

@@ -1,5 +1,13 @@
 """Coupling layers: the first ``d // 2`` coordinates pass through unchanged and
-parameterise an elementwise bijection of the remaining ones."""
+parameterise an elementwise bijection of the remaining ones.
+
+A conditional coupling layer (``context_features > 0``) also feeds a context vector ``c``
+to its conditioner, ``y_B = tau(x_B; NN([x_A, c]))``: the map stays a bijection of ``x``
+for every fixed ``c`` with the same triangular Jacobian, so ``log p(x | c)`` follows from
+the change of variables (Papamakarios et al., JMLR 2021, Sec. 5.1; Winkler et al.,
+2019). With ``n_features == 1`` the identity half is empty and the conditioner reads the
+context alone (without a context it is a constant: a learned elementwise bijection).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .base import Transform, _check_features
+from .base import Transform, _check_context, _check_features, _check_int
 from .conditioners import MLP
 from .splines import rational_quadratic_spline
 
@@ -19,61 +27,86 @@ class _Coupling(Transform):
     """Shared split / conditioner / merge logic of coupling layers."""
 
     n_params: int
+    # Class-level default: layers pickled before conditional couplings existed have no
+    # instance attribute and are unconditional.
+    context_features: int = 0
 
-    def __init__(self, n_features: int, hidden_dims: Sequence[int], n_components: int | None):
+    def __init__(self, n_features: int, hidden_dims: Sequence[int], n_components: int | None,
+                 context_features: int = 0):
         super().__init__()
         self.n_features = n_features
         self.n_identity = n_features // 2
         self.n_transformed = n_features - self.n_identity
-        self.conditioner = MLP(self.n_identity, self.n_transformed * self.n_params,
-                               hidden_dims, n_components)
+        self.context_features = _check_int(context_features, "context_features", 0)
+        self.conditioner = MLP(self.n_identity + self.context_features,
+                               self.n_transformed * self.n_params, hidden_dims, n_components)
 
-    def _params(self, x_id: torch.Tensor) -> torch.Tensor:
+    def _params(self, x_id: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        if context is not None:
+            context = context.expand(*x_id.shape[:-1], context.shape[-1])
+            x_id = torch.cat([x_id, context], dim=-1)
         out = self.conditioner(x_id)
         return out.reshape(*out.shape[:-1], self.n_transformed, self.n_params)
 
     def _elementwise(self, x: torch.Tensor, params: torch.Tensor, inverse: bool):
         raise NotImplementedError  # pragma: no cover
 
-    def _couple(self, x: torch.Tensor, inverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def _couple(self, x: torch.Tensor, inverse: bool, context: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         _check_features(x, self.n_features, "y" if inverse else "x")
+        _check_context(context, self.context_features, x.shape[:-1], type(self).__name__)
         x_id, x_tr = x[..., : self.n_identity], x[..., self.n_identity:]
-        y_tr, log_det = self._elementwise(x_tr, self._params(x_id), inverse)
+        y_tr, log_det = self._elementwise(x_tr, self._params(x_id, context), inverse)
         return torch.cat([x_id, y_tr], dim=-1), log_det.sum(dim=-1)
 
-    def forward(self, x):
+    def forward(self, x, context=None):
         """Couple in the data-to-latent direction: ``y_A = x_A``, ``y_B = tau(x_B; c(x_A))``.
+
+        In a conditional layer the conditioner also reads the context,
+        ``y_B = tau(x_B; c([x_A, context]))``.
 
         Parameters
         ----------
         x : Tensor of shape (..., n_samples, n_features)
             Points; with ``n_components=K`` exactly ``(K, n_samples, n_features)``.
             Same dtype as the conditioner weights.
+        context : Tensor of shape (..., n_samples, context_features), optional
+            Conditioning variables, required when ``context_features > 0`` and refused
+            otherwise. Its leading shape broadcasts against that of ``x``: one row per
+            sample, or a single row ``(1, context_features)`` shared by all samples; a
+            ``(n_samples, context_features)`` context is shared by the ``K`` components.
 
         Returns
         -------
         y : Tensor of shape (..., n_samples, n_features)
             The first ``n_features // 2`` coordinates unchanged, the others transformed.
         log_det_jacobian : Tensor of shape (..., n_samples)
-            ``log |det dy/dx|`` in nats (sum over the transformed coordinates).
+            ``log |det dy/dx|`` in nats (sum over the transformed coordinates), at fixed
+            context.
 
         Raises
         ------
         ValueError
-            If the last axis of ``x`` does not have ``n_features`` entries.
+            If the last axis of ``x`` does not have ``n_features`` entries; if a context
+            is missing from a conditional layer or given to an unconditional one; if the
+            context does not have ``context_features`` entries on its last axis or its
+            rows do not match those of ``x``.
         RuntimeError
             If the dtype of ``x`` differs from the conditioner weights', or (with
             ``n_components=K``) the leading axis of ``x`` is not ``K`` (raised by torch).
         """
-        return self._couple(x, inverse=False)
+        return self._couple(x, inverse=False, context=context)
 
-    def inverse(self, y):
+    def inverse(self, y, context=None):
         """Undo :meth:`forward`: ``x_A = y_A``, ``x_B = tau^{-1}(y_B; c(y_A))``.
 
         Parameters
         ----------
         y : Tensor of shape (..., n_samples, n_features)
             Latent points; with ``n_components=K`` exactly ``(K, n_samples, n_features)``.
+        context : Tensor of shape (..., n_samples, context_features), optional
+            The context :meth:`forward` was given (required exactly when
+            ``context_features > 0``); broadcasting as in :meth:`forward`.
 
         Returns
         -------
@@ -85,12 +118,15 @@ class _Coupling(Transform):
         Raises
         ------
         ValueError
-            If the last axis of ``y`` does not have ``n_features`` entries.
+            If the last axis of ``y`` does not have ``n_features`` entries; if a context
+            is missing from a conditional layer or given to an unconditional one; if the
+            context does not have ``context_features`` entries on its last axis or its
+            rows do not match those of ``y``.
         RuntimeError
             If the dtype of ``y`` differs from the conditioner weights', or (with
             ``n_components=K``) the leading axis of ``y`` is not ``K`` (raised by torch).
         """
-        return self._couple(y, inverse=True)
+        return self._couple(y, inverse=True, context=context)
 
 
 class AffineCoupling(_Coupling):
@@ -100,6 +136,9 @@ class AffineCoupling(_Coupling):
     ``s = c * tanh(s_raw / c)`` (``c = scale_bound``), so the scale lies in
     ``(exp(-c), exp(c))``: never a bare exponential, never a scale capped at 1.
     The log-determinant sums ``s`` over the transformed coordinates only.
+
+    With ``context_features > 0`` the layer is conditional: ``s`` and ``t`` are functions
+    of ``[x_A, context]`` and :meth:`forward` / :meth:`inverse` require ``context=``.
 
     Parameters
     ----------
@@ -111,6 +150,14 @@ class AffineCoupling(_Coupling):
         Number of independent flows on a leading axis.
     scale_bound : float, default=2.0
         Bound ``c`` of the log-scale.
+    context_features : int, default=0
+        Width of the context vector the conditioner also reads (0: unconditional, and
+        then the layer and its parameter shapes are exactly the unconditional ones).
+
+    Raises
+    ------
+    ValueError
+        If ``context_features`` is not an int ``>= 0``.
 
     References
     ----------
@@ -119,14 +166,23 @@ class AffineCoupling(_Coupling):
        ``log |det| = sum_j s_j(x_A)``, the inverse and the masked form).
     .. [2] L. Ardizzone, C. Luth, J. Kruse, C. Rother, U. Kothe. Guided Image
        Generation with Conditional Invertible Neural Networks. arXiv:1907.02392, 2019
-       (soft clamping of the log-scale, there with ``arctan``; here with ``tanh``).
+       (soft clamping of the log-scale, there with ``arctan``; here with ``tanh``; and
+       conditional affine couplings whose subnetworks also read the condition).
+    .. [3] G. Papamakarios, E. Nalisnick, D. J. Rezende, S. Mohamed,
+       B. Lakshminarayanan. Normalizing Flows for Probabilistic Modeling and
+       Inference. JMLR 22(57), 2021, Sec. 5.1 (conditional flows: the context enters
+       the conditioner only, so invertibility and the Jacobian are unchanged).
+    .. [4] C. Winkler, D. Worrall, E. Hoogeboom, M. Welling. Learning Likelihoods with
+       Conditional Normalizing Flows. arXiv:1912.00042, 2019 (conditional coupling
+       layers whose networks take the context as an extra input).
     """
 
     n_params = 2
 
     def __init__(self, n_features: int, hidden_dims: Sequence[int] = (64, 64),
-                 n_components: int | None = None, scale_bound: float = 2.0):
-        super().__init__(n_features, hidden_dims, n_components)
+                 n_components: int | None = None, scale_bound: float = 2.0,
+                 context_features: int = 0):
+        super().__init__(n_features, hidden_dims, n_components, context_features)
         self.scale_bound = float(scale_bound)
 
     def _elementwise(self, x, params, inverse):
@@ -146,6 +202,10 @@ class SplineCoupling(_Coupling):
     height logits are divided by ``sqrt(hidden_dims[-1])``, which keeps the initial updates
     of the spline shape small (the same damping the NSF reference code applies).
 
+    With ``context_features > 0`` the layer is conditional: the spline parameters are
+    functions of ``[x_A, context]`` and :meth:`forward` / :meth:`inverse` require
+    ``context=``. With ``n_features == 1`` they depend on the context alone.
+
     Parameters
     ----------
     n_features : int
@@ -158,6 +218,14 @@ class SplineCoupling(_Coupling):
         Half-width of the spline domain (in the flow's input units).
     n_components : int or None, default=None
         Number of independent flows on a leading axis.
+    context_features : int, default=0
+        Width of the context vector the conditioner also reads (0: unconditional, and
+        then the layer and its parameter shapes are exactly the unconditional ones).
+
+    Raises
+    ------
+    ValueError
+        If ``context_features`` is not an int ``>= 0``.
 
     References
     ----------
@@ -167,15 +235,24 @@ class SplineCoupling(_Coupling):
        layer).
     .. [2] L. Dinh, J. Sohl-Dickstein, S. Bengio. Density Estimation Using Real NVP.
        ICLR 2017, Sec. 3.2 (the coupling structure).
+    .. [3] G. Papamakarios, E. Nalisnick, D. J. Rezende, S. Mohamed,
+       B. Lakshminarayanan. Normalizing Flows for Probabilistic Modeling and
+       Inference. JMLR 22(57), 2021, Sec. 5.1 (conditional flows: the context enters
+       the conditioner only, so invertibility and the Jacobian are unchanged).
+    .. [4] C. Winkler, D. Worrall, E. Hoogeboom, M. Welling. Learning Likelihoods with
+       Conditional Normalizing Flows. arXiv:1912.00042, 2019 (conditional coupling
+       layers whose networks take the context as an extra input).
     """
 
     def __init__(self, n_features: int, hidden_dims: Sequence[int] = (64, 64), n_bins: int = 8,
-                 tail_bound: float = 5.0, n_components: int | None = None):
+                 tail_bound: float = 5.0, n_components: int | None = None,
+                 context_features: int = 0):
         self.n_params = 3 * n_bins - 1
-        super().__init__(n_features, hidden_dims, n_components)
+        super().__init__(n_features, hidden_dims, n_components, context_features)
         self.n_bins = n_bins
         self.tail_bound = float(tail_bound)
-        width = hidden_dims[-1] if len(hidden_dims) else max(self.n_identity, 1)
+        width = hidden_dims[-1] if len(hidden_dims) else \
+            max(self.n_identity + self.context_features, 1)
         self.logit_scale = 1.0 / math.sqrt(width)
 
     def _elementwise(self, x, params, inverse):
