@@ -14,9 +14,11 @@ Toy densities (:mod:`skflows.datasets._toy`) come as samplers
 (:mod:`skflows.datasets._manifold`): :func:`make_gaussian_on_circle`,
 :func:`make_gaussian_on_sphere` and :func:`make_polynomial_surface`, with the true
 distance to the manifold.
+SBI benchmark tasks (:mod:`skflows.datasets._sbi`): :func:`make_sbi_task`, :func:`simulate_sbi`.
 """
 
 from ._real import load_coil20
+from ._regression import load_concrete, load_diamonds, load_faithful
 from ._real import (ANOMALY_DATASETS, dequantize, load_anomaly, load_crabs, load_mnist5k,
                     load_optdigits, load_pendigits, load_penguins)
 from ._manifold import (
@@ -29,6 +31,7 @@ from ._manifold import (
     polynomial_surface_log_prob,
     sphere_distance,
 )
+from ._sbi import SBI_TASKS, SBITask, make_sbi_task, simulate_sbi
 from ._simplex import (make_simplex, make_warped_triangle, regular_simplex, warp_triangle,
                        warped_triangle_barycentric, warped_triangle_boundary)
 from ._toy import (
@@ -56,6 +59,11 @@ from ._toy import (
 )
 
 __all__ = [
+    "load_concrete", "load_diamonds", "load_faithful",
+    "SBI_TASKS",
+    "SBITask",
+    "make_sbi_task",
+    "simulate_sbi",
     "load_coil20",
     "make_gaussian_on_circle",
     "gaussian_on_circle_log_prob",
