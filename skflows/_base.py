@@ -62,6 +62,155 @@ def resolve_device(device) -> str:
     return device
 
 
+# ---------------------------------------------------------------------- input messages
+#: Columns listed by name in an input error (the rest are counted).
+_LISTED_COLUMNS = 8
+
+
+def _explain_invalid_input(estimator, X, error) -> str | None:
+    """A message naming the columns of ``X`` that scikit-learn refused, or None.
+
+    Called only after ``validate_data`` raised ``error``: for NaN/infinity (scikit-learn's
+    ``"Input X contains ..."``) and for values that do not convert to numbers, the
+    offending columns are searched (in row chunks, never a copy of the whole array) and
+    named, with the remedy. Anything else, a ``y`` refused (conditional estimators), or
+    an ``X`` in which no offending column is found, gives None: scikit-learn's message
+    stands.
+    """
+    text = str(error)
+    if text.startswith("Input X contains"):
+        kind = "finite"
+    elif isinstance(error, TypeError) or "convert" in text:
+        kind = "numeric"
+    else:
+        return None
+    try:
+        found = _offending_columns(X, kind)
+    except Exception:  # an input we cannot inspect: scikit-learn's message stands
+        return None
+    if found is None:
+        return None
+    names, bad = found
+    name = type(estimator).__name__
+    if kind == "numeric":
+        if not bad["non-numeric"]:
+            return None
+        where = _list_columns(bad["non-numeric"], names)
+        # numpy's type-promotion message (dates) says nothing more than the column does.
+        promotion = type(error).__name__ == "DTypePromotionError"
+        cause = "" if promotion else f" (scikit-learn: {text})"
+        return (f"Input X has non-numeric {where}, which {name} cannot convert to numbers: "
+                "it models the density of numeric features only. Encode such columns as "
+                "numbers first (categories with sklearn.preprocessing.OneHotEncoder or "
+                "OrdinalEncoder in a sklearn.compose.ColumnTransformer, dates as "
+                f"timestamps) or drop them.{cause}")
+    problems = [f"{label} in {_list_columns(bad[label], names)}"
+                for label in ("NaN", "infinity") if bad[label]]
+    if not problems:
+        return None
+    if not bad["infinity"]:
+        remedy = (f"{name} needs every feature of every row to model a density: impute "
+                  "the missing values first (sklearn.impute.SimpleImputer, e.g. "
+                  f"make_pipeline(SimpleImputer(), {name}(...))) or drop the rows that "
+                  "hold them (X[~np.isnan(X).any(axis=1)], or X.dropna() for a DataFrame).")
+    else:
+        remedy = (f"{name} models a density of finite values only: set the infinite "
+                  "entries to NaN and impute them (sklearn.impute.SimpleImputer), or drop "
+                  "the rows that hold them (X[np.isfinite(X).all(axis=1)]).")
+    return f"Input X contains {' and '.join(problems)}. {remedy}"
+
+
+def _offending_columns(X, kind: str):
+    """``(names or None, {"non-numeric": [...], "NaN": [...], "infinity": [...]})`` of
+    a 2-D ``X``, each list holding ``(column index, detail)``; None when ``X`` is not a
+    2-D dense array or DataFrame. ``kind`` is ``"numeric"`` (look for columns that do not
+    convert to float) or ``"finite"`` (count NaN and infinite entries per column)."""
+    bad = {"non-numeric": [], "NaN": [], "infinity": []}
+    if hasattr(X, "iloc") and hasattr(X, "columns") and getattr(X, "ndim", 0) == 2:
+        names = list(X.columns)  # pandas: one column at a time, each in its own dtype
+        for j in range(X.shape[1]):
+            column = X.iloc[:, j]
+            try:
+                if getattr(column.dtype, "kind", "O") in "mM":  # dates, durations
+                    raise TypeError
+                values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+            except (TypeError, ValueError):
+                bad["non-numeric"].append((j, f"dtype {column.dtype}"))
+                continue
+            if kind == "finite":
+                _count_non_finite(values[:, None], [j], bad)
+        return names, bad
+    from scipy.sparse import issparse
+
+    if issparse(X):
+        return None
+    names = list(X.columns) if hasattr(X, "columns") else None  # other data frames
+    A = X if isinstance(X, np.ndarray) else np.asarray(X)
+    if A.ndim != 2 or A.dtype.kind == "c":
+        return None
+    if names is not None and len(names) != A.shape[1]:
+        names = None
+    if A.dtype.kind in "biuf":
+        if kind == "finite" and A.dtype.kind == "f":
+            # Row chunks of ~2**16 values: no temporary of the data's size (X may be a
+            # memmap).
+            step = max(1, 2**16 // max(1, A.shape[1]))
+            counts = {"NaN": 0, "infinity": 0}
+            for i in range(0, A.shape[0], step):
+                chunk = A[i:i + step]
+                counts["NaN"] = counts["NaN"] + np.isnan(chunk).sum(axis=0)
+                counts["infinity"] = counts["infinity"] + np.isinf(chunk).sum(axis=0)
+            for label, per_column in counts.items():
+                bad[label] = [(int(j), _rows(per_column[j]))
+                              for j in np.flatnonzero(per_column)]
+        return names, bad
+    for j in range(A.shape[1]):  # object, string or bytes arrays: column by column
+        try:
+            values = A[:, j].astype(np.float64)
+        except (TypeError, ValueError):
+            bad["non-numeric"].append((j, f"value {_first_non_number(A[:, j])!r}"))
+            continue
+        if kind == "finite":
+            _count_non_finite(values[:, None], [j], bad)
+    return names, bad
+
+
+def _first_non_number(values):
+    """The first entry of ``values`` that does not convert to a float."""
+    for value in values:
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            return value.item() if isinstance(value, np.generic) else value
+    return None
+
+
+def _rows(count) -> str:
+    return f"{int(count)} row" + ("" if count == 1 else "s")
+
+
+def _count_non_finite(values: np.ndarray, indices, bad) -> None:
+    """Add the NaN and infinite counts of the float columns ``values`` (original column
+    ``indices``) to ``bad``."""
+    for label, test in (("NaN", np.isnan), ("infinity", np.isinf)):
+        counts = test(values).sum(axis=0)
+        bad[label] += [(indices[k], _rows(counts[k])) for k in np.flatnonzero(counts)]
+
+
+def _list_columns(columns, names) -> str:
+    """``column 'b' (index 1, 3 rows)``, ``columns 0 (2 rows), 4 (1 row)``: the first
+    ``_LISTED_COLUMNS`` of ``columns`` (``(index, detail)`` pairs), the rest counted."""
+    shown = []
+    for j, detail in columns[:_LISTED_COLUMNS]:
+        if names is None:
+            shown.append(f"{j} ({detail})")
+        else:
+            shown.append(f"{names[j]!r} (index {j}, {detail})")
+    more = len(columns) - len(shown)
+    text = ", ".join(shown) + (f" and {more} more" if more else "")
+    return ("column " if len(columns) == 1 else "columns ") + text
+
+
 class BaseFlowEstimator(BaseEstimator):
     """Base class of the skflows estimators (not for direct use).
 
@@ -148,14 +297,28 @@ class BaseFlowEstimator(BaseEstimator):
         whatever container held them. With a target ``y`` (conditional estimators;
         ``None`` is refused as scikit-learn does), returns ``(X, y)`` with ``y``
         numeric, finite, of ``X``'s rows, 1-D or 2-D, in ``X``'s dtype.
+
+        When scikit-learn refuses ``X`` for NaN, infinity or non-numeric values, the
+        ``ValueError`` names the offending columns (index, and name for a DataFrame) and
+        says how to fix them; the columns are searched only after that refusal, so valid
+        input costs nothing extra. Every other message (and every message about ``y``)
+        is scikit-learn's.
         """
-        if isinstance(y, str) and y == "no_validation":
-            return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
-                                 order="C", ensure_min_samples=2 if reset else 1)
-        X, y = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32],
-                             order="C", ensure_min_samples=2 if reset else 1,
-                             multi_output=True, y_numeric=True)
-        return X, np.ascontiguousarray(y, dtype=X.dtype)
+        try:
+            if isinstance(y, str) and y == "no_validation":
+                return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
+                                     order="C", ensure_min_samples=2 if reset else 1)
+            X_valid, y = validate_data(self, X, y, reset=reset,
+                                       dtype=[np.float64, np.float32], order="C",
+                                       ensure_min_samples=2 if reset else 1,
+                                       multi_output=True, y_numeric=True)
+        except (ValueError, TypeError) as error:
+            message = _explain_invalid_input(self, X, error)
+            if message is None:
+                raise
+            kind = ValueError if isinstance(error, ValueError) else TypeError
+            raise kind(message) from error
+        return X_valid, np.ascontiguousarray(y, dtype=X_valid.dtype)
 
     def _validate_latent(self, Z, n_columns: int) -> np.ndarray:
         """Validate arrays of another width (latent codes) as ``PCA.inverse_transform``."""

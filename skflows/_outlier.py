@@ -17,7 +17,14 @@ class OutlierScoresMixin:
     """``offset_``, ``decision_function`` and ``predict`` from ``score_samples``."""
 
     def _set_offset(self, X) -> None:
-        self.offset_ = float(np.percentile(self.score_samples(X), 100.0 * self.contamination))
+        """``offset_`` from the training rows ``X``, already validated by ``fit``.
+
+        They are scored by ``_validated_scores`` (``score_samples`` without the input
+        check): through ``score_samples`` the bare array would be checked against the
+        feature names of a DataFrame given to ``fit``, and warn.
+        """
+        scores = self._validated_scores(X)
+        self.offset_ = float(np.percentile(scores, 100.0 * self.contamination))
 
     def decision_function(self, X):
         """Shifted log-density: negative for outliers.

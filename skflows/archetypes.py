@@ -533,7 +533,9 @@ class DeepArchetypes(DensityScoreMixin, ClassNamePrefixFeaturesOutMixin, Transfo
 
     @property
     def _n_features_out(self):
-        return self.n_archetypes
+        """Width of ``transform``'s output (one coefficient per fitted archetype), for
+        ``get_feature_names_out``; ``AttributeError`` before ``fit``."""
+        return self.archetypes_.shape[0]
 
     # ------------------------------------------------------------------ fitting
     def _build_module(self, X, hidden, head_hidden):

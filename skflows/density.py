@@ -6,7 +6,13 @@ import numbers
 from functools import partial
 
 import torch
-from sklearn.base import DensityMixin, OutlierMixin, TransformerMixin, _fit_context
+from sklearn.base import (
+    ClassNamePrefixFeaturesOutMixin,
+    DensityMixin,
+    OutlierMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
@@ -54,8 +60,8 @@ def importance_weighted_nll(module, x, n_samples):
     return -module.log_prob_iw(x, n_samples, seed=None if module.training else 0).mean()
 
 
-class FlowDensity(DensityScoreMixin, OutlierMixin, DensityMixin, TransformerMixin, OutlierScoresMixin,
-                  BaseFlowEstimator):
+class FlowDensity(DensityScoreMixin, ClassNamePrefixFeaturesOutMixin, OutlierMixin, DensityMixin,
+                  TransformerMixin, OutlierScoresMixin, BaseFlowEstimator):
     """Density estimation with a coupling normalizing flow.
 
     The flow maps data ``x`` to a standard-normal latent ``z = f(x)`` through ``n_layers``
@@ -186,6 +192,12 @@ class FlowDensity(DensityScoreMixin, OutlierMixin, DensityMixin, TransformerMixi
     float64 data in float64. ``score`` returns the *mean* log-likelihood per sample as
     ``GaussianMixture.score`` does (``KernelDensity.score`` returns the sum).
 
+    The latent codes of ``transform`` have the width of ``X`` but are new features (each
+    mixes all inputs), so ``get_feature_names_out`` names them ``flowdensity0``,
+    ``flowdensity1``, ... (as ``PCA`` names its components); ``set_output(transform=
+    "pandas")`` makes ``transform`` return a DataFrame with those columns and ``X``'s
+    index, also inside a :class:`~sklearn.pipeline.Pipeline`.
+
     With ``flow="lwta"``, ``score_samples`` returns the importance-weighted estimate
     ``log (1/S) sum_s p(x | xi_s)`` with ``S = n_eval_samples`` winner draws ``xi_s ~ pi``
     (Burda et al., ICLR 2016, Eq. 8). It is biased low: its expectation lies between the
@@ -305,6 +317,12 @@ class FlowDensity(DensityScoreMixin, OutlierMixin, DensityMixin, TransformerMixi
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
+    @property
+    def _n_features_out(self):
+        """Width of ``transform``'s output (the latent has the width of ``X``), for
+        ``get_feature_names_out``; AttributeError before ``fit``."""
+        return self.n_features_in_
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Fit the flow by maximum likelihood (random flows: on the importance-weighted
@@ -387,7 +405,10 @@ class FlowDensity(DensityScoreMixin, OutlierMixin, DensityMixin, TransformerMixi
             On invalid input (NaN/inf, sparse, strings, wrong number of features).
         """
         check_is_fitted(self)
-        X = self._validate_input(X, reset=False)
+        return self._validated_scores(self._validate_input(X, reset=False))
+
+    def _validated_scores(self, X):
+        """``score_samples`` of an already validated array."""
         module = self.module_
         if isinstance(module, StochasticFlow):
             S = self.n_eval_samples

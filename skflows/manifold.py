@@ -383,6 +383,9 @@ class ManifoldFlow(DensityScoreMixin, ClassNamePrefixFeaturesOutMixin, OutlierMi
 
     @property
     def _n_features_out(self):
+        """Width of ``transform``'s output, for ``get_feature_names_out``
+        (``NotFittedError``, an ``AttributeError``, before ``fit``)."""
+        check_is_fitted(self)
         return self.n_components
 
     # ------------------------------------------------------------------ fitting
@@ -659,7 +662,10 @@ class ManifoldFlow(DensityScoreMixin, ClassNamePrefixFeaturesOutMixin, OutlierMi
             On invalid input (NaN/inf, sparse, strings, wrong number of features).
         """
         check_is_fitted(self)
-        X = self._validate_input(X, reset=False)
+        return self._validated_scores(self._validate_input(X, reset=False))
+
+    def _validated_scores(self, X):
+        """``score_samples`` of an already validated array."""
         module = self.module_
         variance = self.noise_variance_
         return self._batched(lambda x: module.noisy_log_prob(x, variance), X,

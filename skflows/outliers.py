@@ -101,7 +101,8 @@ class FlowOutlierGenerator(OutlierMixin, OutlierScoresMixin, BaseFlowEstimator):
         ``random_state=None`` of the clone is replaced by a seed drawn from
         ``random_state``. **Prefit flows**: wrap a fitted flow in
         :class:`sklearn.frozen.FrozenEstimator` to use it as is (neither cloned nor
-        refitted, also inside ``clone``, ``GridSearchCV`` or ``cross_validate``); a
+        refitted, also when the detector is cloned, as ``GridSearchCV`` and
+        ``cross_validate`` do; these need an explicit ``scoring``, see Notes); a
         fitted flow passed without the wrapper is refitted, as scikit-learn
         meta-estimators refit their sub-estimators. For ``"shell"`` and ``"extreme"`` the
         flow must map data to a standard-normal latent of the same width, with
@@ -240,6 +241,26 @@ class FlowOutlierGenerator(OutlierMixin, OutlierScoresMixin, BaseFlowEstimator):
 
     In low dimensions the latent norm does not concentrate; ``"extreme"`` with ``n_ref``
     near the training size places the outliers just outside the data.
+
+    **Tuning.** Like every scikit-learn outlier detector (``IsolationForest``,
+    ``LocalOutlierFactor``) this estimator has no ``score``, so ``GridSearchCV`` and
+    ``cross_validate`` need a ``scoring``. Two ways:
+
+    * *With labelled data*: ``GridSearchCV(detector, grid, scoring="roc_auc")`` with
+      labels +1 for inliers and -1 (or 0) for outliers; the scorer ranks the rows by
+      ``decision_function`` (larger: more normal, so the inliers are the positive
+      class). To fit on (unlabelled) training rows and score on a labelled validation
+      set only, stack both and pass ``cv=PredefinedSplit(test_fold)`` with
+      ``test_fold`` -1 for the training rows and 0 for the validation rows; the labels
+      of the training rows are not used (``fit`` ignores ``y``).
+    * *Without labels*: tune the flow alone by its likelihood,
+      ``GridSearchCV(FlowDensity(...), grid)`` (default scoring: the mean held-out
+      log-likelihood, ``FlowDensity.score``), then wrap the best flow in
+      :class:`sklearn.frozen.FrozenEstimator` and pass it as ``flow_estimator``: the
+      detector trains only its discriminator on top of it. The discriminator's own
+      settings cannot be chosen this way (nothing scores them without labels).
+
+    See the :ref:`user guide <outlier_generation>` for both, with code.
 
     References
     ----------
@@ -512,7 +533,7 @@ class FlowOutlierGenerator(OutlierMixin, OutlierScoresMixin, BaseFlowEstimator):
         self._train(build, balanced_logistic_loss, pairs)
         # Scores of the validated training array (not through score_samples, which would
         # re-check feature names against an array).
-        scores = np.concatenate([self._scores(X[i:i + _SCORE_ROWS])
+        scores = np.concatenate([self._validated_scores(X[i:i + _SCORE_ROWS])
                                  for i in range(0, len(X), _SCORE_ROWS)])
         self.offset_ = float(np.percentile(scores, 100.0 * self.contamination))
         return self
@@ -557,7 +578,7 @@ class FlowOutlierGenerator(OutlierMixin, OutlierScoresMixin, BaseFlowEstimator):
         X = self._validate_input(X, reset=False)
         return self._batched(self.module_, X)
 
-    def _scores(self, X: np.ndarray) -> np.ndarray:
+    def _validated_scores(self, X: np.ndarray) -> np.ndarray:
         """``score_samples`` of an already validated array."""
         logit = self._batched(self.module_, X)
         if self._resolved_score_kind() == "logit":
@@ -587,7 +608,7 @@ class FlowOutlierGenerator(OutlierMixin, OutlierScoresMixin, BaseFlowEstimator):
             On invalid input (NaN/inf, sparse, strings, wrong number of features).
         """
         check_is_fitted(self)
-        return self._scores(self._validate_input(X, reset=False))
+        return self._validated_scores(self._validate_input(X, reset=False))
 
     def sample(self, n_samples=1, random_state=None):
         """Draw synthetic outliers in data space with the fitted flow and ``method``.
