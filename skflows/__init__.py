@@ -6,7 +6,8 @@ from .density import FlowDensity
 from .manifold import ManifoldFlow
 from .mixture import FlowMixtureClustering
 from .outliers import FlowOutlierGenerator
+from .regression import FlowRegressor
 
 from ._version import __version__
 
-__all__ = ["CWAutoencoder", "DeepArchetypes", "FlowDensity", "FlowMixtureClustering", "ManifoldFlow", "FlowOutlierGenerator", "__version__"]
+__all__ = ["CWAutoencoder", "DeepArchetypes", "FlowDensity", "FlowMixtureClustering", "ManifoldFlow", "FlowOutlierGenerator", "FlowRegressor", "__version__"]

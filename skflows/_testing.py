@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .density import FlowDensity
 
-__all__ = ["FAST_PARAMS", "EXPECTED_FAILED_CHECKS"]
+__all__ = ["FAST_PARAMS", "EXPECTED_FAILED_CHECKS", "SUPERVISED", "fit_target"]
 
 #: Tiny networks and a few epochs: enough to exercise every code path in unit tests.
 FAST_PARAMS: dict[str, dict] = {
@@ -24,6 +26,8 @@ FAST_PARAMS: dict[str, dict] = {
                                                             device="cpu", random_state=0),
                                  discriminator_hidden_dims=(8,), n_generated=64, max_epochs=3,
                                  batch_size=64, device="cpu", random_state=0),
+    "FlowRegressor": dict(n_layers=2, hidden_dims=(8,), n_bins=4, n_predict_samples=32,
+                          max_epochs=3, batch_size=64, device="cpu", random_state=0),
     "ManifoldFlow": dict(n_components=1, n_layers_outer=2, n_layers_inner=1, hidden_dims=(8,),
                          n_bins=4, encoder_hidden_dims=(8,), max_epochs=4, batch_size=64,
                          device="cpu", random_state=0),
@@ -36,5 +40,19 @@ EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
     "FlowDensity": {},
     "FlowMixtureClustering": {},
     "FlowOutlierGenerator": {},
+    "FlowRegressor": {},
     "ManifoldFlow": {},
 }
+
+#: Estimators whose ``fit`` needs a target ``y`` (conditional densities).
+SUPERVISED = frozenset({"FlowRegressor"})
+
+
+def fit_target(name: str, X):
+    """The ``y`` that the sweeps pass to ``fit(X, y)``: None for the unsupervised
+    estimators, a standard-normal target of ``len(X)`` rows for the conditional ones (a
+    fixed seed; independent of ``X``'s values, so that any ``X`` the sweeps try, such
+    as strings or huge values, reaches the estimator's own validation)."""
+    if name not in SUPERVISED:
+        return None
+    return np.random.RandomState(0).normal(size=len(X))

@@ -16,13 +16,19 @@ from sklearn.frozen import FrozenEstimator
 
 import skflows
 from skflows import _training
-from skflows._testing import FAST_PARAMS
+from skflows._testing import FAST_PARAMS, fit_target
 
 NAMES = sorted(FAST_PARAMS)
 
 
 def make(name, **params):
     return getattr(skflows, name)(**{**FAST_PARAMS[name], **params})
+
+
+def fit(est, X, y=None):
+    """``est.fit(X, y)``, with the sweeps' target for a conditional estimator."""
+    target = fit_target(type(est).__name__, X)
+    return est.fit(X, y if target is None else target)
 
 
 def data(n=120, d=3, seed=0):
@@ -42,9 +48,9 @@ def adam_steps(est):
 @pytest.mark.parametrize("name", NAMES)
 def test_warm_start_with_zero_lr_leaves_the_weights_unchanged(name):
     X = data()
-    est = make(name, max_epochs=2).fit(X)
+    est = fit(make(name, max_epochs=2), X)
     before, steps = parameters(est), adam_steps(est)
-    est.set_params(lr=0.0, warm_start=True, max_epochs=1).fit(X)
+    fit(est.set_params(lr=0.0, warm_start=True, max_epochs=1), X)
     assert adam_steps(est) > steps  # it did train, with a learning rate of zero
     after = parameters(est)
     assert before.keys() == after.keys()
@@ -55,10 +61,10 @@ def test_warm_start_with_zero_lr_leaves_the_weights_unchanged(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_warm_start_obeys_a_new_batch_size(name):
     X = data()
-    est = make(name, max_epochs=1, batch_size=64).fit(X)
+    est = fit(make(name, max_epochs=1, batch_size=64), X)
     steps = adam_steps(est)
     est.set_params(warm_start=True, batch_size=8, max_epochs=1, validation_fraction=0.0)
-    est.fit(X)
+    fit(est, X)
     sizes = [b["train_batch_size"] for b in est.net_.history[-1, "batches"]
              if "train_batch_size" in b]
     assert sizes[0] == 8 and sum(sizes) >= len(X)
@@ -85,6 +91,7 @@ STAGES = [
     ("FlowDensity", {}, False, "train", "train"),
     ("CWAutoencoder", {}, False, "train", "train"),
     ("DeepArchetypes", {}, False, "train", "train"),
+    ("FlowRegressor", {}, False, "train", "train"),
     ("FlowOutlierGenerator", {"frozen_flow": True}, False, "train", "train"),
     ("FlowMixtureClustering", {}, True, "pretrain", "pretrain"),
     ("FlowMixtureClustering", {}, True, "train", "train"),
@@ -123,7 +130,7 @@ def test_an_interrupt_in_any_stage_keeps_a_usable_model(name, params, labeled, s
     est = make(name, **params, max_epochs=6, batch_size=16, n_iter_no_change=100)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        est.fit(X, y)
+        fit(est, X, y)
     interrupts = [w for w in caught if "interrupted" in str(w.message)]
     assert len(interrupts) == 1 and issubclass(interrupts[0].category, UserWarning)
     assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)
@@ -139,7 +146,8 @@ def test_an_interrupt_in_any_stage_keeps_a_usable_model(name, params, labeled, s
     order = ["pretrain", "manifold", "train", "density"]
     assert all(order.index(s) <= order.index(stage) for s in stages)
     # A usable model.
-    output = est.score_samples(X) if hasattr(est, "score_samples") else est.transform(X)
+    output = next(getattr(est, m)(X) for m in ("score_samples", "transform", "predict")
+                  if hasattr(est, m))
     assert np.isfinite(output).all()
     assert all(p.requires_grad for p in est.module_.parameters())
 
@@ -147,7 +155,7 @@ def test_an_interrupt_in_any_stage_keeps_a_usable_model(name, params, labeled, s
 # ---------------------------------------------------------------------- history, n_iter_
 @pytest.mark.parametrize("name", NAMES)
 def test_history_rows_say_their_stage_and_phase(name):
-    est = make(name, max_epochs=2).fit(data())
+    est = fit(make(name, max_epochs=2), data())
     assert est.n_iter_ == len(est.history_) == 2
     extra = set(type(est)._history_keys)
     for row in est.history_:
@@ -159,7 +167,7 @@ def test_history_rows_say_their_stage_and_phase(name):
     # starts with an unmonitored manifold epoch).
     assert np.isfinite(est.history_[-1]["monitored"])
     # A warm start appends to the history; n_iter_ counts this fit only.
-    est.set_params(warm_start=True, max_epochs=1).fit(data())
+    fit(est.set_params(warm_start=True, max_epochs=1), data())
     assert est.n_iter_ == 1 and len(est.history_) == 3
     assert [row["epoch"] for row in est.history_] == [1, 2, 3]
 
@@ -169,12 +177,12 @@ def test_history_rows_say_their_stage_and_phase(name):
 def test_convergence_warning_only_when_the_budget_ran_out(name):
     X = data()
     with pytest.warns(ConvergenceWarning, match=f"{name}.fit stopped at max_epochs"):
-        make(name, max_epochs=1, n_iter_no_change=5).fit(X)
+        fit(make(name, max_epochs=1, n_iter_no_change=5), X)
     # An absurd tolerance: the second epoch cannot improve enough, early stopping ends
     # the fit well before max_epochs.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        est = make(name, max_epochs=20, n_iter_no_change=1, tol=1e9).fit(X)
+        est = fit(make(name, max_epochs=20, n_iter_no_change=1, tol=1e9), X)
     assert est.n_iter_ < 20
     assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)
                 and str(w.message).startswith(name)]

@@ -3,7 +3,7 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skflows import CWAutoencoder, DeepArchetypes, FlowDensity, FlowMixtureClustering
-from skflows import FlowOutlierGenerator
+from skflows import FlowOutlierGenerator, FlowRegressor
 from skflows import ManifoldFlow
 from skflows._testing import EXPECTED_FAILED_CHECKS, FAST_PARAMS
 
@@ -19,6 +19,9 @@ ESTIMATORS = [CWAutoencoder(**FAST_PARAMS["CWAutoencoder"]),
                                           **FAST_PARAMS["DeepArchetypes"]),
                                       "method": "dirichlet"}),
               DeepArchetypes(**FAST_PARAMS["DeepArchetypes"]),
+              FlowRegressor(**FAST_PARAMS["FlowRegressor"]),
+              FlowRegressor(**{**FAST_PARAMS["FlowRegressor"], "flow": "realnvp",
+                               "context_embedding": (8, 4), "permutation": "reverse"}),
               ManifoldFlow(**FAST_PARAMS["ManifoldFlow"]),
               ManifoldFlow(**{**FAST_PARAMS["ManifoldFlow"], "variant": "pie"}),
               ManifoldFlow(**{**FAST_PARAMS["ManifoldFlow"], "variant": "mflow_e",

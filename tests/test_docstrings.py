@@ -24,7 +24,8 @@ docscrape = pytest.importorskip(
     reason="numpydoc parses the docstrings (it is part of the docs extra)")
 
 MODULES = ["skflows", "skflows.metrics", "skflows.sampling", "skflows.plotting",
-           "skflows.nn", "skflows.datasets"]
+           "skflows.nn", "skflows.nn.conditional", "skflows.datasets", "skflows.regression",
+           "skflows.inference", "skflows.model_selection", "skflows.preprocessing"]
 SKIPPED_METHODS = {"extra_repr"}  # torch's repr hook: a string, nothing to raise
 
 

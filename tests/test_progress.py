@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import skflows
-from skflows._testing import FAST_PARAMS
+from skflows._testing import FAST_PARAMS, fit_target
 from skflows.plotting import plot_history
 
 matplotlib = pytest.importorskip("matplotlib", reason="plot_history needs matplotlib")
@@ -24,7 +24,7 @@ def _fit(name, **params):
     X = rng.normal(size=(120, 3)) @ rng.uniform(0.5, 1.5, size=(3, 3))
     params = {**FAST_PARAMS[name], "max_epochs": 3, "validation_fraction": 0.2,
               "n_iter_no_change": 10, **params}
-    return getattr(skflows, name)(**params).fit(X)
+    return getattr(skflows, name)(**params).fit(X, fit_target(name, X))
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -37,7 +37,7 @@ from sklearn.exceptions import NotFittedError
 
 import skflows
 from skflows import _base
-from skflows._testing import FAST_PARAMS
+from skflows._testing import FAST_PARAMS, SUPERVISED, fit_target
 from skflows._training import _LossNet
 
 NAMES = sorted(FAST_PARAMS)
@@ -45,13 +45,18 @@ N_FEATURES = 3
 
 #: Methods that take data rows X and return per-row outputs.
 ROW_METHODS = ("score_samples", "decision_function", "predict", "predict_proba",
-               "transform", "reconstruction_error")
+               "transform", "reconstruction_error", "predict_quantiles", "predict_interval")
 #: Every public method that needs a fitted model (the not-fitted sweep).
-FITTED_METHODS = ROW_METHODS + ("score", "inverse_transform", "sample")
+FITTED_METHODS = ROW_METHODS + ("score", "inverse_transform", "sample", "sample_y")
 
 
 def make(name, **params):
     return getattr(skflows, name)(**{**FAST_PARAMS[name], **params})
+
+
+def fit(est, X):
+    """``est.fit(X)``, with the sweeps' target for a conditional estimator."""
+    return est.fit(X, fit_target(type(est).__name__, X))
 
 
 def data(n=80, d=N_FEATURES, seed=0):
@@ -83,7 +88,7 @@ def assert_same_outputs(a, b, X, X_b=None):
 @pytest.fixture(scope="module")
 def fitted():
     """One fitted estimator per name (read-only use: tests that mutate clone it)."""
-    return {name: make(name).fit(data()) for name in NAMES}
+    return {name: fit(make(name), data()) for name in NAMES}
 
 
 # --------------------------------------------------------------------------- bad input
@@ -94,7 +99,7 @@ def test_non_finite_input_is_rejected_in_fit_and_predict(name, bad, message, fit
     X = data()
     X[7, 1] = bad
     with pytest.raises(ValueError, match=message):
-        make(name).fit(X)
+        fit(make(name), X)
     for method in outputs(fitted[name], data(5)):
         with pytest.raises(ValueError, match=message):
             getattr(fitted[name], method)(X)
@@ -103,9 +108,9 @@ def test_non_finite_input_is_rejected_in_fit_and_predict(name, bad, message, fit
 @pytest.mark.parametrize("name", NAMES)
 def test_empty_and_single_row_fits_are_rejected(name):
     with pytest.raises(ValueError, match="0 sample"):
-        make(name).fit(np.empty((0, N_FEATURES)))
+        fit(make(name), np.empty((0, N_FEATURES)))
     with pytest.raises(ValueError, match="1 sample"):
-        make(name).fit(data(1))
+        fit(make(name), data(1))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -129,6 +134,8 @@ def test_every_method_before_fit_raises_not_fitted(name):
         if not hasattr(est, method):
             continue
         args = (5,) if method == "sample" else (data(5),)
+        if method == "score" and name in SUPERVISED:
+            args += (fit_target(name, args[0]),)
         with pytest.raises(NotFittedError):
             getattr(est, method)(*args)
         called += 1
@@ -139,12 +146,12 @@ def test_every_method_before_fit_raises_not_fitted(name):
 def test_dataframes_numeric_and_with_strings(name):
     X = data()
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(N_FEATURES)])
-    est = make(name).fit(frame)
+    est = fit(make(name), frame)
     np.testing.assert_array_equal(est.feature_names_in_, frame.columns)
-    assert_same_outputs(est, make(name).fit(X), frame, X)  # names change nothing else
+    assert_same_outputs(est, fit(make(name), X), frame, X)  # names change nothing else
     with_strings = frame.assign(f1=["a"] * len(frame))
     with pytest.raises(ValueError, match="convert"):
-        make(name).fit(with_strings)
+        fit(make(name), with_strings)
 
 
 # ----------------------------------------------------------------- awkward valid input
@@ -171,9 +178,9 @@ def test_awkward_but_valid_input_gives_finite_outputs(name, case):
     expected = AWKWARD_ERRORS.get((name, case))
     if expected is not None:
         with pytest.raises(ValueError, match=expected):
-            make(name).fit(X)
+            fit(make(name), X)
         return
-    est = make(name).fit(X)
+    est = fit(make(name), X)
     assert_finite_outputs(est, X)
 
 
@@ -183,7 +190,7 @@ def test_awkward_but_valid_input_gives_finite_outputs(name, case):
                                             (np.float64, "float64")])
 def test_dtypes(name, dtype, compute):
     X = (data() * 10).astype(dtype)
-    est = make(name).fit(X)
+    est = fit(make(name), X)
     assert est._compute_dtype == compute
     outs = assert_finite_outputs(est, X)
     for method in ("score_samples", "decision_function", "reconstruction_error"):
@@ -200,8 +207,8 @@ def test_readonly_memmap_fits_like_an_array(name, tmp_path):
     np.save(path, X)
     mapped = np.load(path, mmap_mode="r")
     assert not mapped.flags.writeable
-    est = make(name).fit(mapped)
-    assert_same_outputs(est, make(name).fit(X), X)
+    est = fit(make(name), mapped)
+    assert_same_outputs(est, fit(make(name), X), X)
     assert_same_outputs(est, est, mapped)
 
 
@@ -210,7 +217,7 @@ def test_readonly_memmap_fits_like_an_array(name, tmp_path):
 def test_huge_learning_rate_raises_and_keeps_finite_weights(name):
     est = make(name, lr=1e6)
     with pytest.raises(FloatingPointError, match="training loss"):
-        est.fit(data())
+        fit(est, data())
     for method in ROW_METHODS:
         if hasattr(est, method):
             with pytest.raises(NotFittedError):
@@ -236,12 +243,12 @@ def _interrupt_after(monkeypatch, n_steps):
 def test_keyboard_interrupt_keeps_a_usable_model(name, monkeypatch):
     X = data()
     params = dict(max_epochs=6, batch_size=16)
-    reference = make(name, **params, n_iter_no_change=100).fit(X)
+    reference = fit(make(name, **params, n_iter_no_change=100), X)
     steps_per_epoch = len(reference.net_.history[-1, "batches"])
     _interrupt_after(monkeypatch, 2 * steps_per_epoch + steps_per_epoch // 2)  # epoch 3
     est = make(name, **params, n_iter_no_change=100)
     with pytest.warns(UserWarning, match="interrupted during epoch"):
-        est.fit(X)
+        fit(est, X)
     assert 1 <= est.n_iter_ <= 2
     assert len(est.history_) == est.n_iter_
     assert all(np.isfinite(row["train_loss"]) for row in est.history_)
@@ -251,11 +258,11 @@ def test_keyboard_interrupt_keeps_a_usable_model(name, monkeypatch):
 @pytest.mark.parametrize("name", NAMES)
 def test_pickle_mid_way_and_resume_with_warm_start(name):
     X = data()
-    first = make(name, max_epochs=2, n_iter_no_change=100).fit(X)
+    first = fit(make(name, max_epochs=2, n_iter_no_change=100), X)
     resumed = pickle.loads(pickle.dumps(first))
     resumed.set_params(warm_start=True)
-    resumed.fit(X)
-    continued = clone(first).fit(X).set_params(warm_start=True).fit(X)
+    fit(resumed, X)
+    continued = fit(fit(clone(first), X).set_params(warm_start=True), X)
     assert resumed.n_iter_ == 2 and len(resumed.history_) == 4
     assert [r["train_loss"] for r in resumed.history_] == \
         [r["train_loss"] for r in continued.history_]
@@ -283,11 +290,12 @@ def test_million_rows_are_scored_in_bounded_memory():
     would need (the rows are 24 MB, one per-row float64 output 8 MB)."""
     script = textwrap.dedent(f"""
         import resource, numpy as np, torch, skflows
-        from skflows._testing import FAST_PARAMS
+        from skflows._testing import FAST_PARAMS, fit_target
         torch.set_num_threads(1)
         ROW_METHODS = {ROW_METHODS!r}
         rng = np.random.RandomState(0)
-        fitted = [getattr(skflows, n)(**FAST_PARAMS[n]).fit(rng.normal(size=(80, 3)))
+        fitted = [getattr(skflows, n)(**FAST_PARAMS[n]).fit(rng.normal(size=(80, 3)),
+                                                            fit_target(n, range(80)))
                   for n in {NAMES!r}]
         X = rng.normal(size=(1_000_000, 3))
         peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -326,7 +334,7 @@ def test_round_trip_across_torch_default_dtypes(name, tmp_path):
     default = torch.get_default_dtype()
     try:
         torch.set_default_dtype(torch.float64)
-        est = make(name).fit(X.astype(np.float32))
+        est = fit(make(name), X.astype(np.float32))
         joblib.dump(est, path)
         expected = outputs(est, X)
         torch.set_default_dtype(torch.float32)

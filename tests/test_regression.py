@@ -1,0 +1,199 @@
+"""FlowRegressor: a normalised conditional density, samples that follow it, exact 1-D
+quantiles, bounded targets, and a near-optimal fit of a heteroscedastic law."""
+
+import pickle
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+from sklearn.model_selection import GridSearchCV
+
+from skflows import FlowRegressor
+from skflows._testing import FAST_PARAMS
+
+FAST = FAST_PARAMS["FlowRegressor"]
+
+
+def heteroscedastic(n, seed=0):
+    """y | x ~ N(sin 3x, (0.1 + |x|)^2), x ~ U(-1, 1)."""
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-1, 1, size=(n, 1))
+    return X, np.sin(3 * X[:, 0]) + (0.1 + np.abs(X[:, 0])) * rng.normal(size=n)
+
+
+def two_targets(n, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, 2))
+    Y = np.column_stack([X[:, 0] + 0.3 * rng.normal(size=n),
+                         X[:, 0] * X[:, 1] + 0.5 * rng.normal(size=n)])
+    return X, Y
+
+
+@pytest.fixture(scope="module")
+def fitted_1d():
+    X, y = heteroscedastic(400)
+    return FlowRegressor(**{**FAST, "max_epochs": 10, "n_predict_samples": 2048}).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def fitted_2d():
+    X, Y = two_targets(400)
+    return FlowRegressor(**{**FAST, "max_epochs": 10, "n_predict_samples": 4096}).fit(X, Y)
+
+
+# ------------------------------------------------------------------ normalisation
+@pytest.mark.parametrize("flow", ["nsf", "realnvp"])
+def test_density_integrates_to_one_over_a_1d_target(flow):
+    X, y = heteroscedastic(400)
+    est = FlowRegressor(**{**FAST, "flow": flow, "max_epochs": 10}).fit(X, y)
+    grid = np.linspace(-12, 12, 24001)
+    densities = []
+    for x in (-0.8, 0.0, 0.5):
+        p = np.exp(est.log_prob(np.full((len(grid), 1), x), grid))
+        assert np.trapezoid(p, grid) == pytest.approx(1.0, abs=2e-3)
+        densities.append(p)
+    assert not np.allclose(densities[0], densities[2])  # the density depends on x
+
+
+@pytest.mark.parametrize("flow", ["nsf", "realnvp"])
+def test_density_integrates_to_one_over_a_2d_target(flow):
+    X, Y = two_targets(400)
+    est = FlowRegressor(**{**FAST, "flow": flow, "max_epochs": 5}).fit(X, Y)
+    axis = np.linspace(-9, 9, 361)
+    g1, g2 = np.meshgrid(axis, axis, indexing="ij")
+    grid = np.column_stack([g1.ravel(), g2.ravel()])
+    for x in ([0.0, 0.0], [1.0, -1.0]):
+        p = np.exp(est.log_prob(np.tile(x, (len(grid), 1)), grid)).reshape(g1.shape)
+        mass = np.trapezoid(np.trapezoid(p, axis, axis=1), axis)
+        assert mass == pytest.approx(1.0, abs=5e-3)
+
+
+def test_bounded_targets_stay_inside_and_integrate_to_one():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(400, 1))
+    y = np.clip(X[:, 0] + 0.1 * rng.normal(size=400), 0.01, 0.99)  # inside (0, 1)
+    est = FlowRegressor(**{**FAST, "target_bounds": (0.0, 1.0), "max_epochs": 10}).fit(X, y)
+    samples = est.sample_y(X[:50], n_samples=200, random_state=0)
+    assert samples.shape == (50, 200)
+    assert (samples > 0).all() and (samples < 1).all()
+    # The density is a density on (0, 1): zero outside, mass one inside.
+    grid = np.linspace(0, 1, 200001)[1:-1]
+    for x in (0.1, 0.9):
+        p = np.exp(est.log_prob(np.full((len(grid), 1), x), grid))
+        assert np.trapezoid(p, grid) == pytest.approx(1.0, abs=2e-3)
+    outside = est.log_prob(np.full((2, 1), 0.5), [-0.1, 1.1])
+    assert np.isneginf(outside).all()
+    with pytest.raises(ValueError, match="outside target_bounds"):
+        FlowRegressor(**{**FAST, "target_bounds": (0.0, 0.5)}).fit(X, y)
+
+
+def test_one_sided_and_per_target_bounds():
+    X, Y = two_targets(300)
+    Y = np.column_stack([np.exp(Y[:, 0]), Y[:, 1]])  # a positive first target
+    est = FlowRegressor(**{**FAST, "target_bounds": ([0.0, -np.inf], [np.inf, np.inf])})
+    draws = est.fit(X, Y).sample_y(X[:20], n_samples=100, random_state=0)
+    assert draws.shape == (20, 2, 100) and (draws[:, 0] > 0).all()
+    with pytest.raises(ValueError, match="low < high"):
+        FlowRegressor(**{**FAST, "target_bounds": (1.0, 0.0)}).fit(X, Y[:, 1])
+
+
+# ------------------------------------------------------------------ samples, quantiles
+def test_samples_follow_the_density(fitted_1d):
+    x = 0.3
+    samples = fitted_1d.sample_y([[x]], n_samples=4000, random_state=0)[0]
+    grid = np.linspace(-10, 10, 20001)
+    p = np.exp(fitted_1d.log_prob(np.full((len(grid), 1), x), grid))
+    cdf = np.concatenate([[0], np.cumsum((p[1:] + p[:-1]) / 2 * np.diff(grid))])
+    empirical = np.searchsorted(np.sort(samples), grid, side="right") / len(samples)
+    assert np.abs(empirical - cdf).max() < 0.03  # Kolmogorov-Smirnov distance
+
+
+def test_1d_quantiles_are_exact_and_monotone(fitted_1d):
+    X = np.array([[-0.5], [0.2]])
+    levels = np.linspace(0.02, 0.98, 13)
+    q = fitted_1d.predict_quantiles(X, levels)
+    assert q.shape == (2, 13) and (np.diff(q, axis=1) > 0).all()
+    # The CDF (integrated density) at each quantile is its level.
+    for i, x in enumerate(X[:, 0]):
+        grid = np.linspace(-10, 10, 40001)
+        p = np.exp(fitted_1d.log_prob(np.full((len(grid), 1), x), grid))
+        cdf = np.concatenate([[0], np.cumsum((p[1:] + p[:-1]) / 2 * np.diff(grid))])
+        np.testing.assert_allclose(np.interp(q[i], grid, cdf), levels, atol=2e-3)
+    samples = fitted_1d.sample_y(X, n_samples=20000, random_state=1)
+    np.testing.assert_allclose(np.quantile(samples, levels, axis=1).T, q, atol=0.05)
+    interval = fitted_1d.predict_interval(X, coverage=0.9)
+    np.testing.assert_allclose(interval, fitted_1d.predict_quantiles(X, (0.05, 0.95)))
+
+
+def test_multi_output_quantiles_match_sample_quantiles(fitted_2d):
+    X = np.array([[0.5, -0.5], [-1.0, 1.0]])
+    levels = (0.1, 0.5, 0.9)
+    q = fitted_2d.predict_quantiles(X, levels)
+    assert q.shape == (2, 2, 3) and (np.diff(q, axis=-1) >= 0).all()
+    samples = fitted_2d.sample_y(X, n_samples=20000, random_state=0)
+    assert samples.shape == (2, 2, 20000)
+    np.testing.assert_allclose(np.quantile(samples, levels, axis=-1).transpose(1, 2, 0), q,
+                               atol=0.05)
+    np.testing.assert_allclose(fitted_2d.predict(X), samples.mean(-1), atol=0.03)
+    assert fitted_2d.predict_interval(X).shape == (2, 2, 2)
+
+
+def test_predict_is_deterministic_and_row_independent(fitted_1d):
+    X, _ = heteroscedastic(50, seed=3)
+    full = fitted_1d.predict(X)
+    assert full.shape == (50,) and full.dtype == np.float64
+    np.testing.assert_array_equal(fitted_1d.predict(X), full)
+    np.testing.assert_allclose(fitted_1d.predict(X[10:13]), full[10:13], rtol=1e-6)
+    # The mean of 20000 random draws agrees with the quasi-Monte-Carlo mean.
+    draws = fitted_1d.sample_y(X[:5], n_samples=20000, random_state=0)
+    np.testing.assert_allclose(draws.mean(1), full[:5], atol=0.02)
+    # Seeded draws repeat; unseeded ones differ.
+    np.testing.assert_array_equal(fitted_1d.sample_y(X[:3], 4, random_state=0),
+                                  fitted_1d.sample_y(X[:3], 4, random_state=0))
+
+
+# ------------------------------------------------------------------ quality
+def test_heteroscedastic_fit_is_near_the_true_conditional_entropy():
+    X, y = heteroscedastic(4000, seed=0)
+    X_test, y_test = heteroscedastic(4000, seed=1)
+    est = FlowRegressor(flow="realnvp", n_layers=4, hidden_dims=(64, 64), max_epochs=200,
+                        device="cpu", random_state=0).fit(X, y)
+    sigma = 0.1 + np.abs(X_test[:, 0])
+    best = np.mean(norm.logpdf(y_test, np.sin(3 * X_test[:, 0]), sigma))  # -H(y | x)
+    assert est.score(X_test, y_test) > best - 0.05
+    interval = est.predict_interval(X_test, coverage=0.9)
+    covered = np.mean((y_test >= interval[:, 0]) & (y_test <= interval[:, 1]))
+    assert covered == pytest.approx(0.9, abs=0.02)
+
+
+# ------------------------------------------------------------------ API
+def test_score_is_the_mean_log_likelihood_and_drives_grid_search(fitted_1d):
+    X, y = heteroscedastic(200, seed=5)
+    assert fitted_1d.score(X, y) == pytest.approx(fitted_1d.log_prob(X, y).mean())
+    search = GridSearchCV(FlowRegressor(**FAST), {"hidden_dims": [(4,), (8,)]}, cv=2)
+    search.fit(X, y)
+    assert np.isfinite(search.best_score_)
+
+
+def test_errors(fitted_1d, fitted_2d):
+    X, y = heteroscedastic(20)
+    with pytest.raises(ValueError, match="requires y"):
+        FlowRegressor(**FAST).fit(X, None)
+    with pytest.raises(ValueError, match="target"):
+        fitted_2d.log_prob(np.zeros((3, 2)), np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="quantiles"):
+        fitted_1d.predict_quantiles(X, (0.0, 0.5))
+    with pytest.raises(ValueError, match="coverage"):
+        fitted_1d.predict_interval(X, coverage=1.5)
+    with pytest.raises(ValueError, match="n_samples"):
+        fitted_1d.sample_y(X, n_samples=0)
+    with pytest.raises(ValueError, match="NaN"):
+        fitted_1d.log_prob(X, np.full(20, np.nan))
+    assert not hasattr(fitted_1d, "predict_proba")
+
+
+def test_pickle_round_trip(fitted_1d):
+    X, y = heteroscedastic(30, seed=7)
+    restored = pickle.loads(pickle.dumps(fitted_1d))
+    np.testing.assert_array_equal(restored.log_prob(X, y), fitted_1d.log_prob(X, y))
+    np.testing.assert_array_equal(restored.predict(X), fitted_1d.predict(X))
