@@ -45,7 +45,7 @@ EPOCHS = 5 if QUICK else 200
 N_DIAMONDS = 2000 if QUICK else 20000
 N_SIMULATIONS = 2000 if QUICK else 10000
 
-fig, axes = plt.subplots(1, 4, figsize=(18, 4.2))
+fig, axes = plt.subplots(1, 5, figsize=(22, 4.2))
 
 # %%
 # Heteroscedastic regression: diamond prices given the carat
@@ -104,7 +104,8 @@ print(f"faithful: test log-likelihood per eruption, FlowRegressor {flow_ll:.3f},
       f"homoscedastic Gaussian {line_ll:.3f} nats")
 for ax, density, title in [(axes[1], flow_map, f"FlowRegressor ({flow_ll:.2f} nats)"),
                            (axes[2], gauss_map, f"Gaussian regressor ({line_ll:.2f} nats)")]:
-    ax.pcolormesh(W, D, density, cmap="viridis", shading="auto")
+    ax.pcolormesh(W, D, density, cmap="viridis", shading="auto",
+                  vmax=np.quantile(density, 0.99))  # a sharp ridge would wash out the rest
     ax.scatter(waiting[:, 0], duration, s=5, color="w", alpha=0.7)
     ax.set_xlabel("waiting time (min)")
     ax.set_ylabel("eruption duration (min)")
@@ -128,15 +129,17 @@ posterior = npe.sample_y(x_obs, n_samples=2000, random_state=SEED)[0].T  # (2000
 reference = task.sample_posterior(x_obs[0], 2000, random_state=SEED)
 print(f"two moons: C2ST of the posterior against the exact one "
       f"{c2st(posterior, reference):.3f} (0.5 = indistinguishable)")
-ax = axes[3]
-ax.scatter(*reference.T, s=2, color="0.5", alpha=0.5, label="exact posterior")
-ax.scatter(*posterior.T, s=2, color="C3", alpha=0.5, label="FlowRegressor (NPE)")
-ax.plot(*theta_true, "k+", ms=12, mew=2, label="true theta")
-ax.set_xlim(-1, 1)
-ax.set_ylim(-1, 1)
-ax.set_aspect("equal")
-ax.set_title("two moons: posterior p(theta | x_obs)", fontsize=10)
-ax.legend(fontsize=7, loc="lower left")
+for ax, points, color, title in [(axes[3], reference, "0.3", "exact posterior"),
+                                 (axes[4], posterior, "C3", "FlowRegressor (NPE) posterior")]:
+    ax.scatter(*points.T, s=1, color=color, alpha=0.4)
+    ax.plot(*theta_true, "k+", ms=12, mew=2, label="true theta")
+    ax.set_xlim(-1, 1)
+    ax.set_ylim(-1, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("theta_1")
+    ax.set_ylabel("theta_2")
+    ax.set_title(f"two moons: {title}", fontsize=10)
+    ax.legend(fontsize=7, loc="lower left")
 
 fig.tight_layout()
 fig.savefig("conditional_density.png", dpi=110)
