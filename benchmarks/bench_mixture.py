@@ -35,24 +35,62 @@ components relative to one ``FlowDensity`` of the same architecture (same flow, 
 hidden widths, batch size, data), measured interleaved in one process (median over
 rounds), so that the load of a shared machine hits both alike.
 
+Real data (``--sections real``): data sets with known groups, each model with the ``K``
+of its known groups, an 80/20 split stratified by group (the seed draws it):
+
+* ``wine``: scikit-learn's wine data (178 x 13, 3 cultivars), standardised;
+* ``penguins``: Palmer penguins (342 x 4, 3 species), standardised;
+* ``crabs``: Leptograpsus crabs (200 x 5, K = 4 groups species x sex), standardised;
+* ``optdigits04``: UCI optical digits 0-4, both UCI files (2822 x 64), counts dequantised
+  as ``(x + u) / 17``;
+* ``pendigits``: UCI pen digits, both files (10992 x 16, 10 digits), ``(x + u) / 101``;
+* ``coil20``: COIL-20 (1440 x 1024, 20 objects), PCA to 32 inside a Pipeline;
+* ``mnist04``: the digits 0-4 of the MNIST 5000 subset (2500 x 784), ``x / 255``, PCA to
+  50 inside a Pipeline.
+
+The scaler or PCA is fitted on the training rows inside each model's Pipeline, so every
+model sees the same features. Models: ``KMeans(n_init=10)``, ``GaussianMixture`` (full
+covariances, ``n_init=10``), the flow mixture's own starting mixture (the estimator fitted
+with ``lr=0`` for one epoch: its initial components, nothing trained), and
+``FlowMixtureClustering`` in the configurations of ``REAL_CONFIGS``. Metrics: adjusted
+Rand index and normalised mutual information on *all* rows (the model is fitted on the
+training rows and predicts every row; labels are never used in fitting), held-out
+log-likelihood on the test rows (nats per row, in the units of the features the final
+step sees: standardised, dequantised or PCA scores, the same for every model of a data
+set), "changed": the share of all rows whose cluster differs from that of the same
+estimator's starting mixture (after matching the cluster indices of the two
+partitions), fit time, epochs, the seeds on which the starting mixture
+was restored because no trained epoch beat it on the validation rows, and the smallest
+mixture weight (component collapse).
+
 Run: ``python benchmarks/bench_mixture.py`` (about 15-25 minutes on 2 CPU cores with 3
-seeds); ``--datasets``, ``--seeds``, ``--sections quality timing matmul`` select parts
-(``matmul``: one batched product for five components against one component's product,
-the operation whose cost grows with K at 64-D).
+seeds); ``--datasets``, ``--seeds``, ``--sections quality timing matmul real`` select
+parts (``matmul``: one batched product for five components against one component's
+product, the operation whose cost grows with K at 64-D; ``real``: about 35 minutes for
+5 seeds with ``--threads 1``, most of it pendigits).
 """
 
 import argparse
 import time
+import warnings
 
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
+from sklearn.base import clone
 from sklearn.cluster import KMeans
-from sklearn.metrics import adjusted_rand_score, confusion_matrix
+from sklearn.datasets import load_wine
+from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import adjusted_rand_score, confusion_matrix, normalized_mutual_info_score
 from sklearn.mixture import GaussianMixture
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from skflows import FlowDensity, FlowMixtureClustering
-from skflows.datasets import (dequantize, load_optdigits, load_penguins, make_pinwheel,
+from skflows.datasets import (dequantize, load_coil20, load_crabs, load_mnist5k,
+                              load_optdigits, load_pendigits, load_penguins, make_pinwheel,
                               make_two_circles)
 
 #: Architecture of the component flows per data set (everything else: defaults).
@@ -73,6 +111,23 @@ FLOW_CONFIGS["circles_16"] = FLOW_CONFIGS["circles"]
 PAPER_PINWHEEL = dict(n_arms=5, radial_std=0.3, tangential_std=0.05, rate=0.4)
 DATASETS = ("pinwheel", "pinwheel_ffjord", "circles", "circles_16", "optdigits04",
             "penguins")
+
+
+#: Real data sets of ``--sections real`` (see the module docstring).
+REAL_DATASETS = ("wine", "penguins", "crabs", "optdigits04", "pendigits", "coil20",
+                 "mnist04")
+#: FlowMixtureClustering on real data: one configuration for every data set (the
+#: estimator's default architecture: RealNVP, 4 couplings with LU mixing, hidden (16, 16),
+#: batch 256), with the start of a full-covariance Gaussian mixture and learned weights,
+#: trained on the exact posterior or with the amortised q; "defaults" is the estimator
+#: with its defaults (diagonal start on k-means clusters, amortised q, uniform weights).
+REAL_CONFIGS = {
+    "FMC exact": dict(posterior="exact", init_params="gmm", weight_prior="learned",
+                      max_epochs=200),
+    "FMC amortized": dict(posterior="amortized", init_params="gmm",
+                          weight_prior="learned", max_epochs=200),
+    "FMC defaults": dict(max_epochs=200),
+}
 
 
 def semi_supervised_labels(y, n_per_class, rng):
@@ -107,6 +162,36 @@ def load(name, seed):
     if name == "penguins":
         X, y = load_penguins(return_X_y=True)
         return X, y, None, None, 3, None
+    raise ValueError(f"unknown data set {name!r}")
+
+
+def load_real(name, seed):
+    """``(X, y, preprocessing step or None)`` of a real data set; the seed draws the
+    dequantisation noise."""
+    rng = np.random.RandomState(seed)
+    if name == "wine":
+        X, y = load_wine(return_X_y=True)
+        return X, y, StandardScaler()
+    if name == "penguins":
+        X, y = load_penguins(return_X_y=True)
+        return X, y, StandardScaler()
+    if name == "crabs":
+        X, y = load_crabs(return_X_y=True)
+        return X, y, StandardScaler()
+    if name == "optdigits04":
+        X, y = load_optdigits(return_X_y=True)
+        keep = y < 5
+        return dequantize(X[keep], levels=17, random_state=seed), y[keep], None
+    if name == "pendigits":
+        X, y = load_pendigits(return_X_y=True)
+        return (X + rng.uniform(size=X.shape)) / 101, y, None
+    if name == "coil20":
+        X, y = load_coil20(return_X_y=True)
+        return X, y, PCA(32, random_state=seed)
+    if name == "mnist04":
+        X, y = load_mnist5k(return_X_y=True)
+        keep = y < 5
+        return X[keep].astype(np.float64) / 255, y[keep], PCA(50, random_state=seed)
     raise ValueError(f"unknown data set {name!r}")
 
 
@@ -224,6 +309,110 @@ def quality(datasets, seeds):
             print(f"| {digit} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
 
 
+def _final(model):
+    """The last step of a Pipeline (or the model itself)."""
+    return model[-1] if hasattr(model, "steps") else model
+
+
+def evaluate_real(name, seed):
+    """One row of metrics per model for one real data set and seed."""
+    X, y, pre = load_real(name, seed)
+    K = len(np.unique(y))
+    train, test = train_test_split(np.arange(len(X)), test_size=0.2, stratify=y,
+                                   random_state=seed)
+
+    def wrap(model):
+        return model if pre is None else make_pipeline(clone(pre), model)
+
+    models = {
+        "KMeans": KMeans(K, n_init=10, random_state=seed),
+        "GaussianMixture": GaussianMixture(K, n_init=10, random_state=seed),
+    }
+    starts = {}
+    for label, config in REAL_CONFIGS.items():
+        params = dict(n_components=K, random_state=seed, device="cpu", **config)
+        models[label] = FlowMixtureClustering(**params)
+        # The same estimator, not trained: its starting mixture (same seed, same start).
+        key = (config.get("init_params", "kmeans"), config.get("weight_prior", "uniform"))
+        starts[label] = key
+        models.setdefault(f"start {key[0]}", FlowMixtureClustering(
+            **{**params, "lr": 0.0, "max_epochs": 1}))
+    rows, predictions = {}, {}
+    for model_name, model in models.items():
+        model = wrap(model)
+        start = time.perf_counter()
+        model.fit(X[train])
+        seconds = time.perf_counter() - start
+        pred = model.predict(X)
+        predictions[model_name] = pred
+        row = {"ARI": adjusted_rand_score(y, pred), "NMI": normalized_mutual_info_score(y, pred),
+               "fit s": seconds}
+        if hasattr(model, "score_samples"):
+            row["log-lik test"] = float(np.mean(model.score_samples(X[test])))
+        final = _final(model)
+        if isinstance(final, FlowMixtureClustering) and final.lr > 0:
+            row["epochs"] = final.n_iter_
+            row["start restored"] = float(final.start_restored_)
+            row["min weight"] = float(final.weights_.min())
+        rows[model_name] = row
+    for label, key in starts.items():
+        rows[label]["changed"] = changed_share(predictions[f"start {key[0]}"],
+                                               predictions[label])
+    return rows
+
+
+def changed_share(before, after):
+    """Share of rows whose cluster changed from one partition to another, after the
+    one-to-one matching of their cluster indices that maximises the agreement (cluster
+    indices are arbitrary: two fits of the same partition may number it differently)."""
+    return 1.0 - matched_accuracy(before, after)
+
+
+def real(datasets, seeds):
+    # Fits that reach max_epochs warn (ConvergenceWarning); the "epochs" column shows them.
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
+    columns = ["ARI", "NMI", "log-lik test", "changed", "fit s", "epochs",
+               "start restored", "min weight"]
+    print("\n## Real data: mean +- sd over seeds " + ", ".join(map(str, seeds))
+          + " (ARI, NMI on all rows; log-likelihood on the 20% test rows, nats per row; "
+          "'start restored': share of seeds)\n")
+    print("| data set | n x d | K | model | " + " | ".join(columns) + " |")
+    print("|---|---|---|---|" + "---|" * len(columns))
+    summary = []
+    for name in datasets:
+        results = {}
+        for seed in seeds:
+            for model_name, row in evaluate_real(name, seed).items():
+                results.setdefault(model_name, []).append(row)
+        X, y, _ = load_real(name, seeds[0])
+        K = len(np.unique(y))
+        for model_name, rows in results.items():
+            cells = []
+            for c in columns:
+                values = [r[c] for r in rows if c in r]
+                cells.append("-" if not values else f"{np.mean(values):.3f} +- "
+                             f"{np.std(values):.3f}")
+            print(f"| {name} | {X.shape[0]}x{X.shape[1]} | {K} | {model_name} | "
+                  + " | ".join(cells) + " |", flush=True)
+        summary.append((name, results))
+    # The acceptance checks of the issue, per FlowMixtureClustering configuration.
+    print("\n## Real data: FlowMixtureClustering against the peers (means over seeds; "
+          "'ARI gap': its ARI minus the better of KMeans and GaussianMixture; "
+          "'log-lik gap': minus GaussianMixture's, with the seeds where it is higher)\n")
+    print("| data set | model | ARI gap | log-lik gap | seeds log-lik higher | changed |")
+    print("|---|---|---|---|---|---|")
+    for name, results in summary:
+        best_peer = max(np.mean([r["ARI"] for r in results[p]])
+                        for p in ("KMeans", "GaussianMixture"))
+        gmm_ll = np.array([r["log-lik test"] for r in results["GaussianMixture"]])
+        for label in REAL_CONFIGS:
+            rows = results[label]
+            ll = np.array([r["log-lik test"] for r in rows])
+            print(f"| {name} | {label} | {np.mean([r['ARI'] for r in rows]) - best_peer:+.3f}"
+                  f" | {np.mean(ll - gmm_ll):+.3f} | {int((ll > gmm_ll).sum())}/{len(ll)} | "
+                  f"{np.mean([r['changed'] for r in rows]):.3f} |", flush=True)
+
+
 def seconds_per_epoch(model, X, y=None):
     """Median duration of the training epochs of one fit (no validation pass)."""
     model.fit(X) if y is None else model.fit(X, y)
@@ -305,10 +494,15 @@ def matmul(repeats=2000):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--datasets", nargs="+", default=None,
+                        choices=list(dict.fromkeys(DATASETS + REAL_DATASETS)),
+                        help="data sets of the quality and real sections (default: all "
+                             "of each; penguins and optdigits04 are in both, prepared "
+                             "differently)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None,
+                        help="default: 0 1 2 (quality), 0 1 2 3 4 (real)")
     parser.add_argument("--sections", nargs="+", default=["quality", "timing", "matmul"],
-                        choices=["quality", "timing", "matmul"])
+                        choices=["quality", "timing", "matmul", "real"])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None,
@@ -316,8 +510,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if "quality" in args.sections:
-        quality(args.datasets, args.seeds)
+    def chosen(names):
+        return list(names) if args.datasets is None else [n for n in args.datasets
+                                                           if n in names]
+
+    if "quality" in args.sections and chosen(DATASETS):
+        quality(chosen(DATASETS), args.seeds or [0, 1, 2])
+    if "real" in args.sections and chosen(REAL_DATASETS):
+        real(chosen(REAL_DATASETS), args.seeds or [0, 1, 2, 3, 4])
     if "timing" in args.sections:
         timing(args.rounds, args.epochs)
     if "matmul" in args.sections:

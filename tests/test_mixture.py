@@ -319,3 +319,211 @@ def test_errors(fitted):
         FlowMixtureClustering(**{**FAST, "n_components": 0}).fit(X)
     with pytest.raises(ValueError, match="semi_supervised"):
         FlowMixtureClustering(**{**FAST, "semi_supervised": "yes"}).fit(X)
+
+
+# ---------------------------------------------------------------- exact posterior, starts
+from skflows.mixture import (GaussianStart, mixture_nll,  # noqa: E402
+                             negative_elbo, negative_marginal_likelihood)
+
+
+def _tiny_module(init_params="kmeans", **params):
+    X, _ = _blobs(120)
+    est = FlowMixtureClustering(**{**FAST, "init_params": init_params, "lr": 0.0,
+                                   "max_epochs": 1, **params}).fit(X)
+    return est, torch.tensor(X)
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "gmm"])
+def test_exact_posterior_objective_is_the_marginal_log_likelihood(init_params):
+    est, x = _tiny_module(init_params)
+    module = est.module_
+    unlabeled = torch.full((len(x),), -1)
+    loss = negative_marginal_likelihood(module, x, unlabeled)
+    # Its value is -mean log sum_k pi_k p_k(x), the metric early stopping watches...
+    expected = -torch.logsumexp(module.log_joint(x), -1).mean()
+    assert loss.item() == pytest.approx(expected.item(), abs=1e-10)
+    assert loss.item() == pytest.approx(mixture_nll(module, x).item(), abs=1e-10)
+    assert loss.item() == pytest.approx(-est.score(x.numpy()), abs=1e-10)
+    # ... and its gradient on the flows is the responsibility-weighted (EM) gradient.
+    flow_params = list(module.flow.parameters())
+    grads = torch.autograd.grad(loss, flow_params, allow_unused=True)
+    log_joint = module.log_joint(x)
+    resp = torch.softmax(log_joint, -1).detach()
+    em = -(resp * log_joint).sum(-1).mean()
+    em_grads = torch.autograd.grad(em, flow_params, allow_unused=True)
+    for g, h in zip(grads, em_grads):
+        if g is None:
+            assert h is None or torch.count_nonzero(h) == 0
+        else:
+            torch.testing.assert_close(g, h, rtol=1e-9, atol=1e-12)
+
+
+def test_exact_posterior_objective_labeled_rows_and_q_distillation():
+    est, x = _tiny_module()
+    module = est.module_
+    label = torch.full((len(x),), -1)
+    label[:5] = 2
+    loss = negative_marginal_likelihood(module, x, label)
+    log_joint = module.log_joint(x)
+    objective = torch.logsumexp(log_joint, -1)
+    objective[:5] = log_joint[:5, 2]
+    assert loss.item() == pytest.approx(-objective.mean().item(), abs=1e-10)
+    # The cross-entropy of q adds no value but trains q: towards the exact posterior
+    # (unlabeled rows) and the label (labeled rows), without reaching the flows.
+    post = list(module.posterior.parameters())
+    grads = torch.autograd.grad(loss, post)
+    target = torch.softmax(log_joint, -1).detach()
+    target[:5] = torch.nn.functional.one_hot(torch.tensor(2), 3).double()
+    ce = -(target * module.log_q(x)).sum(-1).mean()
+    for g, h in zip(grads, torch.autograd.grad(ce, post)):
+        torch.testing.assert_close(g, h)
+    # The ELBO lies below the marginal likelihood (its loss above), equal when q = p.
+    assert negative_elbo(module, x, torch.full((len(x),), -1)).item() >= mixture_nll(
+        module, x).item() - 1e-9
+
+
+def test_exact_posterior_fit_clusters_and_trains_q():
+    X, y = _blobs()
+    est = FlowMixtureClustering(**{**FAST, "posterior": "exact", "max_epochs": 10}).fit(X)
+    assert adjusted_rand_score(y, est.labels_) > 0.95
+    assert np.mean(est.predict(X, method="variational") == est.labels_) > 0.9
+    y_semi = _labels_with_unlabeled(y, 5)
+    semi = FlowMixtureClustering(**{**FAST, "posterior": "exact", "max_epochs": 5,
+                                    "init_params": "gmm"}).fit(X, y_semi)
+    labeled = y_semi >= 0
+    np.testing.assert_array_equal(semi.labels_[labeled], y_semi[labeled])
+    assert np.mean(semi.labels_ == (y + 1) % 3) > 0.95
+
+
+@pytest.mark.parametrize("param, value", [("posterior", "variational"),
+                                          ("posterior", None),
+                                          ("init_params", "gaussian")])
+def test_invalid_posterior_and_init_params_raise(param, value):
+    X, _ = _blobs(30)
+    with pytest.raises(ValueError, match=param):
+        FlowMixtureClustering(**{**FAST, param: value}).fit(X)
+
+
+def test_gaussian_start_is_a_full_covariance_gaussian():
+    from scipy.stats import multivariate_normal
+    rng = np.random.RandomState(0)
+    K, d = 2, 3
+    loc = rng.normal(size=(K, d))
+    covs = []
+    for _ in range(K):
+        A = rng.normal(size=(d, d))
+        covs.append(A @ A.T + 0.5 * np.eye(d))
+    # scikit-learn's convention: precision = U U^T with U upper-triangular.
+    chol = np.stack([np.linalg.inv(np.linalg.cholesky(c)).T for c in covs])
+    layer = GaussianStart(torch.tensor(loc), torch.tensor(chol))
+    x = torch.tensor(rng.normal(size=(K, 7, d)))
+    z, log_det = layer(x)
+    log_p = -0.5 * (z * z).sum(-1) - 0.5 * d * math.log(2 * math.pi) + log_det
+    for k in range(K):
+        np.testing.assert_allclose(log_p[k].detach().numpy(),
+                                   multivariate_normal(loc[k], covs[k]).logpdf(x[k].numpy()),
+                                   rtol=1e-10)
+    back, inv_log_det = layer.inverse(z)
+    torch.testing.assert_close(back, x)
+    torch.testing.assert_close(inv_log_det, -log_det)
+    # d (d + 1) / 2 covariance parameters and d means per component.
+    assert sum(p.numel() for p in layer.parameters()) == K * (d + d * (d + 1) // 2)
+
+
+def test_gmm_start_is_the_chosen_gaussian_mixture_and_q_its_posterior():
+    X, y = _blobs(200)
+    est = FlowMixtureClustering(**{**FAST, "init_params": "gmm", "weight_prior": "learned",
+                                   "lr": 0.0, "max_epochs": 1,
+                                   "temperature_decay": 0.0}).fit(X)
+    from skflows.mixture import _GMM_REG_COVARS
+    assert est.init_reg_covar_ in _GMM_REG_COVARS
+    assert adjusted_rand_score(y, est.labels_) == 1.0
+    np.testing.assert_allclose(np.sort(est.weights_), np.sort(np.bincount(y) / len(y)),
+                               atol=0.05)
+    # Untrained, q is the exact posterior of the Gaussian start.
+    np.testing.assert_allclose(est.predict_proba(X, method="variational"),
+                               est.predict_proba(X), atol=1e-6)
+    S, labels = est.sample(60, random_state=0)
+    assert np.mean(est.predict(S) == labels) > 0.95
+    restored = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(restored.score_samples(X), est.score_samples(X))
+    kmeans = FlowMixtureClustering(**{**FAST, "max_epochs": 1}).fit(X)
+    assert kmeans.init_reg_covar_ is None
+
+
+def test_gmm_start_keeps_bic_parameter_count():
+    X, _ = _blobs()
+    est = FlowMixtureClustering(n_components=2, flow="realnvp", n_layers=2, hidden_dims=(3,),
+                                permutation="reverse", posterior_hidden_dims=(4,),
+                                init_params="gmm", max_epochs=1, device="cpu",
+                                random_state=0).fit(X)
+    # As the by-hand count above, with a full-covariance start: per component 2 means
+    # and 3 covariance parameters instead of 4 ActNorm parameters.
+    assert est._n_parameters() == 2 * (5 + 2 * 14)
+
+
+def test_initial_partition_leaves_the_validation_rows_out(monkeypatch):
+    import skflows._training as training
+    seen = {}
+    split_init = training._IndexSplit.__init__
+
+    def spy_split(self, train_index, valid_index):
+        seen.setdefault("engine", valid_index)
+        split_init(self, train_index, valid_index)
+
+    build = FlowMixtureClustering._build_module
+
+    def spy_build(self, X, labels, seed, train_rows=None, valid_rows=None):
+        seen["start_fit"], seen["start_valid"] = train_rows, valid_rows
+        return build(self, X, labels, seed, train_rows, valid_rows)
+
+    monkeypatch.setattr(training._IndexSplit, "__init__", spy_split)
+    monkeypatch.setattr(FlowMixtureClustering, "_build_module", spy_build)
+    X, _ = _blobs(200)
+    for random_state in (0, np.random.RandomState(1), None):
+        seen.clear()
+        FlowMixtureClustering(**{**FAST, "random_state": random_state,
+                                 "init_params": "gmm"}).fit(X)
+        np.testing.assert_array_equal(seen["start_valid"], seen["engine"])
+        assert len(np.intersect1d(seen["start_fit"], seen["start_valid"])) == 0
+        assert len(seen["start_fit"]) + len(seen["start_valid"]) == len(X)
+    # No validation rows: the start sees every row.
+    seen.clear()
+    FlowMixtureClustering(**{**FAST, "validation_fraction": 0.0}).fit(X)
+    assert seen["start_fit"] is None and seen["start_valid"] is None
+
+
+def test_start_is_restored_when_no_epoch_beats_it_on_the_validation_rows():
+    X, _ = _blobs(200)
+    start = FlowMixtureClustering(**{**FAST, "lr": 0.0, "max_epochs": 1}).fit(X)
+    # Untrained (lr = 0): no epoch beats the start, which is kept.
+    assert start.start_restored_
+    # Epochs that improve on the start by less than tol do not replace it (the rule of
+    # early stopping, with the start as epoch 0): the start's weights come back.
+    tiny = FlowMixtureClustering(**{**FAST, "lr": 1e-9, "max_epochs": 2}).fit(X)
+    assert tiny.start_restored_
+    np.testing.assert_array_equal(tiny.score_samples(X), start.score_samples(X))
+    gmm = FlowMixtureClustering(**{**FAST, "lr": 0.0, "max_epochs": 1,
+                                   "init_params": "gmm"}).fit(X)
+    assert gmm.start_restored_ and gmm.init_reg_covar_ is not None
+    # On curved clusters the trained flows beat their Gaussian start and are kept.
+    from sklearn.datasets import make_moons
+    moons, _ = make_moons(300, noise=0.05, random_state=0)
+    params = {**FAST, "n_components": 2, "lr": 1e-2}
+    trained = FlowMixtureClustering(**{**params, "max_epochs": 10}).fit(moons)
+    untrained = FlowMixtureClustering(**{**params, "lr": 0.0, "max_epochs": 1}).fit(moons)
+    assert not trained.start_restored_
+    assert trained.score(moons) > untrained.score(moons) + 0.1
+    # Without validation rows nothing is restored.
+    none = FlowMixtureClustering(**{**FAST, "lr": 0.0, "validation_fraction": 0.0}).fit(X)
+    assert not none.start_restored_
+
+
+def test_learned_weights_start_at_the_partition_proportions():
+    X, _ = make_blobs([320, 80], centers=[[-4, 0], [4, 0]], cluster_std=0.5,
+                      random_state=0)
+    for init in ("kmeans", "gmm"):
+        est = FlowMixtureClustering(**{**FAST, "n_components": 2, "init_params": init,
+                                       "weight_prior": "learned", "lr": 0.0,
+                                       "max_epochs": 1}).fit(X)
+        np.testing.assert_allclose(np.sort(est.weights_), [0.2, 0.8], atol=0.02)
