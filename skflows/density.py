@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from functools import partial
 
+import numpy as np
 import torch
 from sklearn.base import (
     ClassNamePrefixFeaturesOutMixin,
@@ -18,17 +20,81 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import _INFERENCE_BATCH_SIZE, BaseFlowEstimator, DensityScoreMixin
 from ._outlier import OutlierScoresMixin
+from ._training import Stage
 from .nn import StochasticFlow, coupling_flow, lwta_flow
 
 __all__ = ["FlowDensity"]
 
+#: ``contamination="auto"``: ``offset_`` is the log-density level below which the fitted
+#: model itself puts this probability mass (estimated from ``_AUTO_DRAWS`` model draws).
+AUTO_OUTLIER_MASS = 0.01
+_AUTO_DRAWS = 10_000
 
-def negative_log_likelihood(module, x):
-    """Mean negative log-likelihood (nats per sample) of a batch ``x`` under a flow."""
-    return -module.log_prob(x).mean()
+
+def n_trimmed(n_rows: int, trim_fraction: float) -> int:
+    """Number of rows that trimming leaves out of a batch of ``n_rows`` rows.
+
+    ``floor(trim_fraction * n_rows)`` (never more than the fraction; rounding noise of
+    the product, such as ``0.29 * 100 = 28.999999999999996``, is removed first), and at
+    most ``n_rows - 1``, so that every batch keeps a row.
+
+    Parameters
+    ----------
+    n_rows : int
+        Rows in the batch.
+    trim_fraction : float in [0, 0.5]
+        Fraction to leave out.
+
+    Returns
+    -------
+    k : int
+        Rows to leave out, ``0 <= k < max(n_rows, 1)``.
+    """
+    if trim_fraction <= 0 or n_rows <= 1:
+        return 0
+    return min(math.floor(round(trim_fraction * n_rows, 9)), n_rows - 1)
 
 
-def importance_weighted_nll(module, x, n_samples):
+def trimmed_mean(log_likelihood, trim_fraction: float):
+    """Mean of per-row log-likelihoods without the lowest ``trim_fraction`` of the rows.
+
+    The C-step of the trimmed likelihood estimator (Neykov et al., CSDA 2007, Sec. 2;
+    Rousseeuw & Van Driessen, Technometrics 1999, Theorem 1): the ``k =
+    n_trimmed(n, trim_fraction)`` rows of lowest current log-likelihood are left out
+    (ties broken by row order: the earlier row goes first) and the mean is taken over
+    the others. The selection is made on detached values, so trimmed rows get exactly
+    zero gradient and kept rows the gradient of a plain mean over ``n - k`` rows.
+
+    Parameters
+    ----------
+    log_likelihood : Tensor of shape (n,)
+        Per-row log-likelihoods (nats) of a batch.
+    trim_fraction : float in [0, 0.5]
+        Fraction of the rows to leave out.
+
+    Returns
+    -------
+    mean : Tensor of shape ()
+        Mean over the kept rows (all rows when ``k = 0``).
+    """
+    k = n_trimmed(log_likelihood.shape[0], trim_fraction)
+    if k == 0:
+        return log_likelihood.mean()
+    kept = torch.argsort(log_likelihood.detach(), stable=True)[k:]
+    return log_likelihood[kept].mean()
+
+
+def negative_log_likelihood(module, x, trim_fraction=0.0):
+    """Mean negative log-likelihood (nats per sample) of a batch ``x`` under a flow.
+
+    With ``trim_fraction > 0`` the rows of lowest current log-density are left out of
+    the mean (:func:`trimmed_mean`): the trimmed likelihood of ``FlowDensity(
+    trim_fraction=...)``. ``trim_fraction=0`` is the plain mean.
+    """
+    return -trimmed_mean(module.log_prob(x), trim_fraction)
+
+
+def importance_weighted_nll(module, x, n_samples, trim_fraction=0.0):
     """Mean negative importance-weighted bound (nats per sample) of a random flow.
 
     ``-mean_x log (1/S) sum_s p(x | xi_s)`` with ``S = n_samples`` independent winner
@@ -50,14 +116,18 @@ def importance_weighted_nll(module, x, n_samples):
         A batch of rows, dtype of the module.
     n_samples : int
         Number ``S >= 1`` of winner draws per row.
+    trim_fraction : float in [0, 0.5], default=0.0
+        Leave out the rows whose importance-weighted bound is among the lowest
+        ``trim_fraction`` of the batch (:func:`trimmed_mean`).
 
     Returns
     -------
     loss : Tensor of shape ()
-        Mean over the rows, in nats; differentiable (in training mode with
+        Mean over the (kept) rows, in nats; differentiable (in training mode with
         straight-through gradients for the winner logits).
     """
-    return -module.log_prob_iw(x, n_samples, seed=None if module.training else 0).mean()
+    seed = None if module.training else 0
+    return -trimmed_mean(module.log_prob_iw(x, n_samples, seed=seed), trim_fraction)
 
 
 class FlowDensity(DensityScoreMixin, ClassNamePrefixFeaturesOutMixin, OutlierMixin, DensityMixin,
@@ -125,8 +195,26 @@ class FlowDensity(DensityScoreMixin, ClassNamePrefixFeaturesOutMixin, OutlierMix
         Standardise each feature with the training mean and standard deviation inside the
         flow. Log-densities always refer to the units of ``X`` (the Jacobian of the
         standardisation, ``-sum_j log scale_j``, is included).
-    contamination : float in (0, 0.5], default=0.1
-        Expected fraction of outliers in the training data; sets ``offset_``.
+    contamination : float in (0, 0.5] or "auto", default=0.1
+        Expected fraction of outliers in the training data; sets ``offset_``, the
+        ``100 * contamination`` percentile of the training log-densities. ``"auto"``
+        assumes no known fraction (as ``IsolationForest(contamination="auto")``, whose
+        threshold lies on its score's own scale): a log-density has no such natural
+        scale, so ``offset_`` is taken from the fitted model itself, as the level below
+        which the model puts 1 % of its probability mass (the 0.01 quantile of the
+        log-densities of 10,000 draws from the model, seeded by ``random_state``). If
+        the model fits the inliers well, ``predict`` then flags about 1 % of new
+        inliers, and the fraction of training rows it flags follows from the data
+        instead of being preset (an underfitted, too diffuse model may flag none).
+    trim_fraction : float in [0, 0.5) or "contamination", default=0.0
+        Contamination-robust fitting by trimmed likelihood (Neykov et al., 2007;
+        the C-step of Rousseeuw & Van Driessen's FAST-MCD): at every training step the
+        rows of the mini-batch whose current log-density lies in the lowest
+        ``trim_fraction`` are left out of the loss, ``floor(trim_fraction * batch
+        rows)`` of them (see Notes). ``"contamination"`` uses the value of
+        ``contamination`` (no trimming when it is ``"auto"``). The default 0 is the
+        plain likelihood (trimming is not the default until measured to help:
+        ``benchmarks/bench_ood.py``).
     max_epochs : int, default=100
         Maximum number of passes over the training data.
     batch_size : int, default=256
@@ -139,8 +227,10 @@ class FlowDensity(DensityScoreMixin, ClassNamePrefixFeaturesOutMixin, OutlierMix
         Clip the gradient's global norm to this value; None disables clipping.
     validation_fraction : float in [0, 1), default=0.1
         Fraction of the training rows held out for early stopping (monitoring the
-        validation negative log-likelihood). With 0 (or too few rows) the training loss is
-        monitored instead.
+        validation negative log-likelihood, trimmed as the training loss when
+        ``trim_fraction > 0``). With 0 (or too few rows) the training loss is monitored
+        instead (with trimming: the trimmed loss re-evaluated on the training rows in
+        fixed batches after each epoch).
     n_iter_no_change : int, default=10
         Stop after this many epochs without an improvement of at least ``tol``; the
         weights of the best epoch are restored.
@@ -168,8 +258,12 @@ class FlowDensity(DensityScoreMixin, ClassNamePrefixFeaturesOutMixin, OutlierMix
         Standardisation applied inside the flow (zeros and ones if
         ``standardize=False``).
     offset_ : float
-        ``100 * contamination`` percentile of the training log-densities;
-        ``decision_function = score_samples - offset_``.
+        ``100 * contamination`` percentile of the training log-densities (with
+        ``contamination="auto"``: the model's own 1 % log-density level, see
+        ``contamination``); ``decision_function = score_samples - offset_``.
+    trim_fraction_ : float
+        The trimmed fraction of each training batch's rows used by the last ``fit``
+        (``trim_fraction`` with ``"contamination"`` resolved; 0: plain likelihood).
     history_ : list of dict
         One row per epoch of every fit: ``epoch``, ``stage``, ``phase``, ``train_loss``,
         ``valid_loss`` (nats per sample; None without validation rows), ``monitored``
@@ -207,6 +301,26 @@ class FlowDensity(DensityScoreMixin, ClassNamePrefixFeaturesOutMixin, OutlierMix
     agree. ``transform``/``inverse_transform`` use one such keyed draw, so they are not
     inverses of each other; ``sample`` draws winners in the generative direction.
 
+    **Trimmed likelihood.** With ``trim_fraction = t > 0`` each training step minimises
+    ``-(1 / (n - k)) sum_{i kept} log p(x_i)`` over a mini-batch of ``n`` rows, where the
+    ``k = floor(t n)`` rows of lowest current ``log p(x_i)`` are left out (ties broken
+    by row order; a batch keeps at least one row, and a batch of fewer than ``1 / t``
+    rows is not trimmed). This is one C-step of the trimmed likelihood estimator
+    (Neykov et al., 2007, Sec. 2) per mini-batch: rows that the current model finds
+    least likely, such as clustered anomalies in a contaminated training set, stop
+    pulling probability mass towards themselves. The validation loss that early
+    stopping watches is the same trimmed negative log-likelihood on the (fixed,
+    unshuffled) validation batches, so epochs are compared like with like. The
+    training and validation losses in ``history_`` are then trimmed means; ``score``
+    and ``score_samples`` are always the plain log-density. Choose ``trim_fraction``
+    above the expected contamination: a mini-batch holds a random number of
+    anomalies, those left in are learned, and learned anomalies are no longer the least
+    likely rows. With 10 % clustered anomalies in 2-D Gaussian data (batches of 64),
+    trimming 0.1 made the flow robust in 2 of 6 seeds, trimming 0.15 or 0.2 in all 6
+    (``tests/test_density.py``). Trimming uses the
+    ``contamination`` value only when ``trim_fraction="contamination"``; ``offset_``
+    is set from all training rows either way.
+
     Divergence: if the training loss becomes non-finite or grows a thousandfold over its
     first value (too large ``lr``), fitting stops, the weights are restored to their
     values from the start of that epoch and :class:`FloatingPointError` is raised; the
@@ -228,6 +342,12 @@ class FlowDensity(DensityScoreMixin, ClassNamePrefixFeaturesOutMixin, OutlierMix
     .. [5] Y. Burda, R. Grosse, R. Salakhutdinov. Importance Weighted Autoencoders.
        ICLR 2016, Eq. 8 (the importance-weighted bound used to train and score random
        flows).
+    .. [6] N. Neykov, P. Filzmoser, R. Dimova, P. Neytchev. Robust fitting of mixtures
+       using the trimmed likelihood estimator. Computational Statistics & Data
+       Analysis 52(1), 2007, Sec. 2 (the trimmed likelihood estimator, ``trim_fraction``).
+    .. [7] P. J. Rousseeuw, K. Van Driessen. A fast algorithm for the minimum covariance
+       determinant estimator. Technometrics 41(3), 1999, Theorem 1 (the C-step:
+       refitting on the best-fitting rows never worsens the trimmed objective).
 
     Examples
     --------
@@ -254,7 +374,10 @@ class FlowDensity(DensityScoreMixin, ClassNamePrefixFeaturesOutMixin, OutlierMix
         "tail_bound": [Interval(numbers.Real, 0, None, closed="neither")],
         "permutation": [StrOptions({"random", "reverse", "lu"})],
         "standardize": ["boolean"],
-        "contamination": [Interval(numbers.Real, 0, 0.5, closed="right")],
+        "contamination": [Interval(numbers.Real, 0, 0.5, closed="right"),
+                          StrOptions({"auto"})],
+        "trim_fraction": [Interval(numbers.Real, 0, 0.5, closed="left"),
+                          StrOptions({"contamination"})],
     }
 
     def __init__(
@@ -271,6 +394,7 @@ class FlowDensity(DensityScoreMixin, ClassNamePrefixFeaturesOutMixin, OutlierMix
         n_train_samples=8,
         standardize=True,
         contamination=0.1,
+        trim_fraction=0.0,
         *,
         max_epochs=100,
         batch_size=256,
@@ -297,6 +421,7 @@ class FlowDensity(DensityScoreMixin, ClassNamePrefixFeaturesOutMixin, OutlierMix
         self.n_train_samples = n_train_samples
         self.standardize = standardize
         self.contamination = contamination
+        self.trim_fraction = trim_fraction
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -371,19 +496,60 @@ class FlowDensity(DensityScoreMixin, ClassNamePrefixFeaturesOutMixin, OutlierMix
                 shift=shift, scale=scale,
             )
 
-        self._train(build, self._loss(), X)
+        self.trim_fraction_ = self._resolved_trim_fraction()
+        self._train(build, self._stage(), X)
         # Seed of the keyed noise used at evaluation time (random flows only).
         self._eval_seed = self._seed() % (2**31 - 1)
         self._set_offset(X)
         return self
 
+    def _resolved_trim_fraction(self) -> float:
+        """``trim_fraction`` as a number: ``"contamination"`` is the value of
+        ``contamination`` (0 for ``"auto"``, which assumes no known fraction)."""
+        if isinstance(self.trim_fraction, str):  # "contamination"
+            return 0.0 if self.contamination == "auto" else float(self.contamination)
+        return float(self.trim_fraction)
+
     def _loss(self):
         """The ``loss(module, X_batch)`` the engine minimises: the negative log-likelihood,
         or for a random flow the negative importance-weighted bound with
-        ``n_train_samples`` winner draws (:func:`importance_weighted_nll`)."""
+        ``n_train_samples`` winner draws (:func:`importance_weighted_nll`); both trimmed
+        by ``trim_fraction_`` (:func:`trimmed_mean`) when it is positive."""
+        trim = getattr(self, "trim_fraction_", 0.0)
         if self.flow == "lwta":
+            if trim > 0:
+                return partial(importance_weighted_nll, n_samples=self.n_train_samples,
+                               trim_fraction=trim)
             return partial(importance_weighted_nll, n_samples=self.n_train_samples)
+        if trim > 0:
+            return partial(negative_log_likelihood, trim_fraction=trim)
         return negative_log_likelihood
+
+    def _stage(self):
+        """What the engine trains: the loss alone, or with trimming a stage whose
+        monitored metric is the same trimmed loss, named explicitly so that without
+        validation rows it is re-evaluated in evaluation mode on the training rows in
+        fixed (unshuffled) batches: a fixed rule, comparable across epochs."""
+        loss = self._loss()
+        if getattr(self, "trim_fraction_", 0.0) > 0:
+            return Stage(loss, metric=loss)
+        return loss
+
+    def _set_offset(self, X) -> None:
+        """``offset_``: the ``contamination`` percentile of the training log-densities,
+        or with ``contamination="auto"`` the 0.01 quantile of the log-densities of
+        ``_AUTO_DRAWS`` draws from the fitted model (seeded by ``random_state``; draws
+        that overflow to non-finite values count as the least likely)."""
+        if self.contamination != "auto":
+            super()._set_offset(X)
+            return
+        draws = self.sample(_AUTO_DRAWS, random_state=np.random.RandomState(self._eval_seed))
+        finite = np.isfinite(draws).all(axis=1)
+        scores = np.full(len(draws), -np.inf)
+        if finite.any():
+            scores[finite] = self._validated_scores(draws[finite])
+        scores[~np.isfinite(scores)] = -np.inf
+        self.offset_ = float(np.quantile(scores, AUTO_OUTLIER_MASS, method="lower"))
 
     def score_samples(self, X):
         """Log-density of each row, in nats, in the units of ``X``.

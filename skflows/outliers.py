@@ -18,7 +18,7 @@ from ._base import BaseFlowEstimator
 from ._training import TakeRows
 from .archetypes import DeepArchetypes
 from ._outlier import OutlierScoresMixin
-from .density import FlowDensity
+from .density import FlowDensity, n_trimmed
 from .nn.discriminator import Discriminator
 from .sampling import (dirichlet_mixtures, gaussian_extremes, gaussian_extremes_log_prob,
                        gaussian_shell, gaussian_shell_log_prob, standard_normal_log_prob)
@@ -155,6 +155,18 @@ class FlowOutlierGenerator(OutlierMixin, OutlierScoresMixin, BaseFlowEstimator):
         deviation.
     contamination : float in (0, 0.5], default=0.1
         Expected fraction of outliers in the training data; sets ``offset_``.
+    trim_fraction : float in [0, 0.5) or "contamination", default=0.0
+        Contamination-robust fitting (trimmed likelihood, see
+        :class:`~skflows.FlowDensity`): ``"contamination"`` uses the value of
+        ``contamination``. It acts twice. (1) The default flow (``flow_estimator=None``,
+        ``method`` other than ``"dirichlet"``) is ``FlowDensity(trim_fraction=...)``,
+        trimming the lowest-density rows of every mini-batch; an explicit
+        ``flow_estimator`` keeps its own setting (pass
+        ``FlowDensity(trim_fraction=...)`` to trim it). (2) The ``floor(trim_fraction *
+        n_samples)`` training rows of lowest log-density under the fitted flow are left
+        out of the discriminator's inlier class (``n_trimmed_``), so that the
+        discriminator does not learn back, as normal, the rows the flow left out. The
+        default 0 trims nothing (the plain fit).
     max_epochs : int, default=100
         Maximum number of passes over the paired training rows (discriminator; the
         flow trains with its own settings).
@@ -194,6 +206,8 @@ class FlowOutlierGenerator(OutlierMixin, OutlierScoresMixin, BaseFlowEstimator):
         ``FrozenEstimator``).
     n_generated_ : int
         Number of contrast points the discriminator was trained on.
+    n_trimmed_ : int
+        Training rows left out of the discriminator's inliers (``trim_fraction``).
     n_discarded_ : int
         Decoded outliers discarded during ``fit`` because they were not finite (far-tail
         latents can overflow in the inverse flow); they were re-drawn.
@@ -308,6 +322,8 @@ class FlowOutlierGenerator(OutlierMixin, OutlierScoresMixin, BaseFlowEstimator):
                                       Interval(numbers.Integral, 1, None, closed="left")],
         "standardize": ["boolean"],
         "contamination": [Interval(numbers.Real, 0, 0.5, closed="right")],
+        "trim_fraction": [Interval(numbers.Real, 0, 0.5, closed="left"),
+                          StrOptions({"contamination"})],
     }
 
     def __init__(
@@ -324,6 +340,7 @@ class FlowOutlierGenerator(OutlierMixin, OutlierScoresMixin, BaseFlowEstimator):
         discriminator_hidden_dims=(32,),
         standardize=True,
         contamination=0.1,
+        trim_fraction=0.0,
         *,
         max_epochs=100,
         batch_size=256,
@@ -350,6 +367,7 @@ class FlowOutlierGenerator(OutlierMixin, OutlierScoresMixin, BaseFlowEstimator):
         self.discriminator_hidden_dims = discriminator_hidden_dims
         self.standardize = standardize
         self.contamination = contamination
+        self.trim_fraction = trim_fraction
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -384,10 +402,31 @@ class FlowOutlierGenerator(OutlierMixin, OutlierScoresMixin, BaseFlowEstimator):
                                  "(the shell alone has no density inside it).")
 
     # ------------------------------------------------------------------ the flow
+    def _resolved_trim_fraction(self) -> float:
+        """``trim_fraction`` as a number (``"contamination"``: ``contamination``)."""
+        if isinstance(self.trim_fraction, str):  # "contamination"
+            return float(self.contamination)
+        return float(self.trim_fraction)
+
     def _default_flow(self):
         if self.method == "dirichlet":
             return DeepArchetypes(device=self.device)
-        return FlowDensity(device=self.device)
+        return FlowDensity(device=self.device, trim_fraction=self._resolved_trim_fraction())
+
+    def _kept_rows(self, X) -> np.ndarray:
+        """Positions of the training rows the discriminator sees as inliers: all of them,
+        or without the ``floor(trim_fraction * n)`` rows of lowest flow log-density (ties
+        broken by row order), sorted. Sets ``n_trimmed_``."""
+        n = len(X)
+        k = n_trimmed(n, self._resolved_trim_fraction())
+        self.n_trimmed_ = k
+        if k == 0:
+            return np.arange(n)
+        log_density = np.concatenate([np.asarray(self.flow_.score_samples(X[i:i + _SCORE_ROWS]),
+                                                 dtype=np.float64)
+                                      for i in range(0, n, _SCORE_ROWS)])
+        log_density[np.isnan(log_density)] = -np.inf
+        return np.sort(np.argsort(log_density, kind="stable")[k:])
 
     def _fit_flow(self, X, seed: int):
         """The fitted flow: a frozen estimator as is, otherwise a fitted clone."""
@@ -515,10 +554,13 @@ class FlowOutlierGenerator(OutlierMixin, OutlierScoresMixin, BaseFlowEstimator):
         n_gen = max(n_gen, 2)
         contrast, self.n_discarded_ = self._contrast(n_gen, rng)
         self.n_generated_ = n_gen
-        n_rows = max(n, n_gen)
+        kept = self._kept_rows(X)
+        n_kept = len(kept)
+        n_rows = max(n_kept, n_gen)
         index = np.int32 if n_rows < 2**31 else np.int64
-        inliers = np.concatenate([rng.permutation(n).astype(index)
-                                  for _ in range(-(-n_rows // n))])[:n_rows]
+        kept = kept.astype(index)
+        inliers = np.concatenate([kept[rng.permutation(n_kept)]
+                                  for _ in range(-(-n_rows // n_kept))])[:n_rows]
         # Row i pairs inlier X[inliers[i]] with contrast row i % n_gen, gathered batch
         # by batch (no copy of X).
         pairs = {"x": TakeRows(X, inliers),

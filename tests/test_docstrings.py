@@ -25,7 +25,8 @@ docscrape = pytest.importorskip(
 
 MODULES = ["skflows", "skflows.metrics", "skflows.sampling", "skflows.plotting",
            "skflows.nn", "skflows.nn.conditional", "skflows.datasets", "skflows.regression",
-           "skflows.inference", "skflows.model_selection", "skflows.preprocessing"]
+           "skflows.inference", "skflows.model_selection", "skflows.preprocessing",
+           "skflows.ood"]
 SKIPPED_METHODS = {"extra_repr"}  # torch's repr hook: a string, nothing to raise
 
 

@@ -220,6 +220,43 @@ def test_warm_start_keeps_the_flow_and_continues(moons, flow):
     assert det.flow_ is first_flow and len(det.history_) > epochs
 
 
+def test_trim_fraction_reaches_the_default_flow():
+    assert FlowOutlierGenerator()._default_flow().trim_fraction == 0.0
+    assert FlowOutlierGenerator(trim_fraction=0.15)._default_flow().trim_fraction == 0.15
+    det = FlowOutlierGenerator(trim_fraction="contamination", contamination=0.2)
+    assert det._default_flow().trim_fraction == 0.2
+    # An explicit flow keeps its own setting; the archetypal default has none.
+    assert isinstance(FlowOutlierGenerator(method="dirichlet", trim_fraction=0.1)
+                      ._default_flow(), DeepArchetypes)
+
+
+def test_trimming_leaves_the_lowest_density_rows_out_of_the_discriminator(moons, flow,
+                                                                          monkeypatch):
+    X = moons[0]
+    seen = {}
+    train = FlowOutlierGenerator._train
+
+    def spy(self, build, stages, data, **kwargs):
+        seen["inliers"] = np.asarray(data["x"].index)
+        return train(self, build, stages, data, **kwargs)
+
+    monkeypatch.setattr(FlowOutlierGenerator, "_train", spy)
+    det = FlowOutlierGenerator(FrozenEstimator(flow), trim_fraction="contamination",
+                               contamination=0.1, **FAST).fit(X)
+    k = 40  # floor(0.1 * 400)
+    assert det.n_trimmed_ == k
+    lowest = np.argsort(flow.score_samples(X))[:k]
+    assert set(np.unique(seen["inliers"])) == set(range(len(X))) - set(lowest)
+    # Every kept row is used equally often (n_generated = 400 pairs, 360 kept rows).
+    assert np.bincount(seen["inliers"]).max() - np.bincount(seen["inliers"])[
+        np.setdiff1d(np.arange(len(X)), lowest)].min() <= 1
+    # The offset still comes from every training row.
+    assert det.offset_ == pytest.approx(np.percentile(det.score_samples(X), 10.0))
+    plain = FlowOutlierGenerator(FrozenEstimator(flow), **FAST).fit(X)
+    assert plain.n_trimmed_ == 0 and len(np.unique(seen["inliers"])) == len(X)
+    assert not np.allclose(plain.score_samples(moons[1]), det.score_samples(moons[1]))
+
+
 def test_pickle_round_trip(moons, detector):
     again = pickle.loads(pickle.dumps(detector))
     np.testing.assert_array_equal(again.score_samples(moons[1]), detector.score_samples(moons[1]))

@@ -9,7 +9,10 @@ An *outer* flow ``f: R^D -> R^D`` maps data to ``h = f(x)``; its first ``n`` coo
 
     log p(x) = log p_U(u) + log |det dh_in/dh_M| - 1/2 log det(J_g^T J_g),
 
-where ``J_g = dx / dh_M`` is the ``D x n`` Jacobian of the decoder. :func:`chart_jacobian`
+where ``J_g = dx / dh_M`` is the ``D x n`` Jacobian of the decoder. With a context ``c``
+(a conditional manifold flow, ``p(x | c)``), the inner flow, and optionally the outer
+flow, are conditional flows whose conditioners also read ``c``; every formula holds at
+fixed ``c``. :func:`chart_jacobian`
 computes ``J_g`` with ``n`` forward-mode Jacobian-vector products of the decoder (one
 batched pass over ``n`` copies of the batch), never the full ``D x D`` Jacobian, and
 :func:`gram_log_det` takes ``log det(J^T J)`` from a QR factorisation in float64.
@@ -26,7 +29,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .base import Transform, _check_features, _check_int
+from .base import Transform, _check_context, _check_features, _check_int
 from .flows import Flow
 
 __all__ = ["ManifoldFlowModule", "FixedLinear", "align_chart", "chart_jacobian",
@@ -219,7 +222,8 @@ class FixedLinear(Transform):
         return y @ self.weight_inverse.T, (-self.log_det).expand(y.shape[:-1])
 
 
-def align_chart(flow: Flow, basis: torch.Tensor) -> FixedLinear:
+def align_chart(flow: Flow, basis: torch.Tensor,
+                context: torch.Tensor | None = None) -> FixedLinear:
     """Fixed linear map that aligns the latent axes of an affine ``flow`` with ``basis``.
 
     Put in front of ``flow``, it makes ``flow``'s latent coordinates equal to the
@@ -239,6 +243,9 @@ def align_chart(flow: Flow, basis: torch.Tensor) -> FixedLinear:
         A flow on ``R^d`` that is affine at its current weights.
     basis : Tensor of shape (d, d)
         Orthogonal matrix whose rows are the wanted latent directions, in order.
+    context : Tensor of shape (context_features,) or (1, context_features), optional
+        For a conditional ``flow``: the context at which it is probed (it must be affine
+        in ``x`` there; coupling flows at initialisation are, for every context).
 
     Returns
     -------
@@ -248,7 +255,9 @@ def align_chart(flow: Flow, basis: torch.Tensor) -> FixedLinear:
     Raises
     ------
     ValueError
-        If ``basis`` is not a square matrix of side ``flow.n_features``.
+        If ``basis`` is not a square matrix of side ``flow.n_features``, or the context
+        does not suit ``flow`` (missing for a conditional flow, given to an
+        unconditional one, or of the wrong width).
 
     References
     ----------
@@ -264,7 +273,9 @@ def align_chart(flow: Flow, basis: torch.Tensor) -> FixedLinear:
     d = basis.shape[0]
     with torch.no_grad():
         probe = torch.cat([torch.zeros(1, d), torch.eye(d)]).to(basis)
-        z = flow(probe)[0]
+        if context is not None:
+            context = torch.as_tensor(context).to(basis).reshape(1, -1)
+        z = flow(probe, context=context)[0]
         A = (z[1:] - z[:1]).T  # columns: images of the unit vectors
         return FixedLinear(torch.linalg.solve(A, basis))
 
@@ -273,48 +284,71 @@ class ManifoldFlowModule(nn.Module):
     r"""Outer flow, projection and inner flow: a learned manifold with a density on it.
 
     A chart of a learned manifold with a normalised density on it (Brehmer & Cranmer
-    2020, Sec. 2-3).
+    2020, Sec. 2-3), optionally conditional on a context ``c``: a conditional inner flow
+    makes the density on the manifold ``p(x | c)`` depend on ``c``, and a conditional
+    outer flow makes the manifold itself depend on ``c`` (the paper's "original" PIE
+    set-up, Sec. 4). Every method takes an optional ``context`` (in the units of the
+    condition; it is standardised inside with ``context_shift`` and ``context_scale``),
+    required exactly when the module is conditional; the maps of the outer flow alone
+    (:meth:`chart`, :meth:`decode_chart`, :meth:`reconstruct`) ignore it when only the
+    inner flow is conditional.
 
     Parameters
     ----------
     outer : Flow
         Bijection ``f: R^D -> R^D`` in the data-to-latent direction (include the
         standardisation as its first transform so that densities refer to data units).
+        May be conditional (``context_features > 0``), and then ``inner`` must be
+        conditional with the same context width.
     inner : Flow
-        Flow ``h_in: R^n -> R^n`` on the manifold coordinates with base ``N(0, I_n)``.
+        Flow ``h_in: R^n -> R^n`` on the manifold coordinates with base ``N(0, I_n)``;
+        conditional (``context_features = c > 0``) for a density that depends on a
+        context.
     n_components : int
         Manifold dimension ``n`` (``1 <= n <= D``).
     encoder : torch.nn.Module, optional
         For M_e-flow: a network mapping standardised data ``(x - shift) / scale`` to the
-        manifold coordinates ``h_M`` directly. None (M-flow, PIE): ``h_M`` is the first
-        ``n`` coordinates of ``f(x)``, so encoder and decoder are exact inverses on the
-        manifold.
+        manifold coordinates ``h_M`` directly (with a conditional outer flow it reads
+        ``[(x - shift) / scale, standardised context]``, ``D + c`` inputs). None (M-flow,
+        PIE): ``h_M`` is the first ``n`` coordinates of ``f(x)``, so encoder and decoder
+        are exact inverses on the manifold.
     shift, scale : Tensor of shape (D,)
         Standardisation of the data (used by the encoder and by
         :meth:`standardized_residual`).
     pie_epsilon : float, default=0.01
         Standard deviation of the Gaussian on ``h_perp`` in the PIE density.
+    context_shift, context_scale : Tensor of shape (c,), optional
+        Standardisation of the context, ``(context - context_shift) / context_scale``,
+        before the flows read it (zeros and ones when None).
 
     Raises
     ------
     ValueError
-        If ``n_components`` is not in ``[1, D]`` or ``inner`` is not a flow on
-        ``R^n_components``.
+        If ``n_components`` is not in ``[1, D]``, ``inner`` is not a flow on
+        ``R^n_components``, or a conditional ``outer`` does not share the context width
+        of ``inner``.
 
     References
     ----------
     .. [1] J. Brehmer, K. Cranmer. Flows for Simultaneous Manifold Learning and Density
        Estimation. NeurIPS 2020; arXiv:2003.13913, Sec. 2 (outer flow, projection to
-       the first ``n`` coordinates, inner flow; M-flow and M_e-flow densities, Eq. 5)
-       and Sec. 3 (training that separates manifold and density updates).
+       the first ``n`` coordinates, inner flow; M-flow and M_e-flow densities, Eq. 5),
+       Sec. 3 (training that separates manifold and density updates) and Sec. 4
+       (conditional densities on a manifold for inference; the manifold conditional
+       or not).
     .. [2] J. Beitler, I. Sosnovik, A. Smeulders. PIE: Pseudo-Invertible Encoder.
        arXiv:1811.00539, 2018 (the full-dimensional density with a narrow Gaussian off
        the manifold).
+    .. [3] G. Papamakarios, E. Nalisnick, D. J. Rezende, S. Mohamed,
+       B. Lakshminarayanan. Normalizing Flows for Probabilistic Modeling and
+       Inference. JMLR 22(57), 2021, Sec. 5.1 (conditional flows).
     """
 
     def __init__(self, outer: Flow, inner: Flow, n_components: int,
                  encoder: nn.Module | None = None, shift: torch.Tensor | None = None,
-                 scale: torch.Tensor | None = None, pie_epsilon: float = 0.01):
+                 scale: torch.Tensor | None = None, pie_epsilon: float = 0.01,
+                 context_shift: torch.Tensor | None = None,
+                 context_scale: torch.Tensor | None = None):
         super().__init__()
         self.outer = outer
         self.inner = inner
@@ -326,18 +360,70 @@ class ManifoldFlowModule(nn.Module):
         if inner.n_features != self.n_components:
             raise ValueError(f"inner must be a flow on R^{self.n_components}, got one on "
                              f"R^{inner.n_features}.")
+        c_outer, c_inner = outer.context_features, inner.context_features
+        if c_outer and c_outer != c_inner:
+            raise ValueError(f"a conditional outer flow needs an inner flow with the same "
+                             f"context width, got context_features={c_outer} (outer) and "
+                             f"{c_inner} (inner).")
         self.register_buffer("shift", torch.zeros(d) if shift is None
                              else torch.as_tensor(shift).clone())
         self.register_buffer("scale", torch.ones(d) if scale is None
                              else torch.as_tensor(scale).clone())
+        if c_inner:
+            self.register_buffer("context_shift", torch.zeros(c_inner) if context_shift is None
+                                 else torch.as_tensor(context_shift).clone())
+            self.register_buffer("context_scale", torch.ones(c_inner) if context_scale is None
+                                 else torch.as_tensor(context_scale).clone())
         self.pie_epsilon = float(pie_epsilon)
 
     @property
     def n_features(self) -> int:
         return self.outer.n_features
 
+    @property
+    def context_features(self) -> int:
+        """Width ``c`` of the context (0: an unconditional module)."""
+        return self.inner.context_features
+
+    @property
+    def condition_manifold(self) -> bool:
+        """Whether the manifold (the outer flow) depends on the context."""
+        return self.outer.context_features > 0
+
+    def _context(self, context: torch.Tensor | None, batch_shape) -> torch.Tensor | None:
+        """The standardised context (None for None), after checking that it suits the
+        module and inputs of leading shape ``batch_shape`` (required by a conditional
+        module, refused by an unconditional one)."""
+        _check_context(context, self.context_features, batch_shape, "this manifold flow")
+        if context is None:
+            return None
+        return (context - self.context_shift) / self.context_scale
+
+    def _outer_context(self, c: torch.Tensor | None) -> torch.Tensor | None:
+        return c if self.condition_manifold else None
+
     # ------------------------------------------------------------------ maps
-    def chart(self, x: torch.Tensor) -> torch.Tensor:
+    def _chart(self, x, c):
+        if self.encoder is not None:
+            z = (x - self.shift) / self.scale
+            if self.condition_manifold:
+                z = torch.cat([z, c.expand(*z.shape[:-1], c.shape[-1])], dim=-1)
+            return self.encoder(z)
+        return self.outer(x, context=self._outer_context(c))[0][..., : self.n_components]
+
+    def _decode_chart(self, h, c):
+        pad = h.new_zeros(*h.shape[:-1], self.n_features - self.n_components)
+        return self.outer.inverse(torch.cat([h, pad], dim=-1),
+                                  context=self._outer_context(c))[0]
+
+    def _check_manifold_context(self, context, batch_shape):
+        """Standardised context for the maps of the outer flow alone: required only when
+        the manifold is conditional (otherwise unused, but checked when given)."""
+        if context is None and not self.condition_manifold:
+            return None
+        return self._context(context, batch_shape)
+
+    def chart(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         """Manifold coordinates ``h_M`` of (the projection of) ``x``.
 
         The first ``n`` coordinates of ``f(x)`` (M-flow, PIE) or the encoder's output
@@ -347,6 +433,9 @@ class ManifoldFlowModule(nn.Module):
         ----------
         x : Tensor of shape (N, D)
             Points in the units of the data; same dtype as the parameters.
+        context : Tensor of shape (N, c) or (1, c), optional
+            Condition (required when the manifold is conditional; otherwise it may be
+            given and is not used).
 
         Returns
         -------
@@ -356,22 +445,25 @@ class ManifoldFlowModule(nn.Module):
         Raises
         ------
         ValueError
-            If the last axis of ``x`` does not have ``D = n_features`` entries.
+            If the last axis of ``x`` does not have ``D = n_features`` entries, or the
+            context does not suit the module.
         RuntimeError
             If the dtype of ``x`` differs from the parameters' (raised by torch).
         """
         _check_features(x, self.n_features)
-        if self.encoder is not None:
-            return self.encoder((x - self.shift) / self.scale)
-        return self.outer(x)[0][..., : self.n_components]
+        return self._chart(x, self._check_manifold_context(context, x.shape[:-1]))
 
-    def decode_chart(self, h: torch.Tensor) -> torch.Tensor:
+    def decode_chart(self, h: torch.Tensor, context: torch.Tensor | None = None
+                     ) -> torch.Tensor:
         """Point on the manifold with coordinates ``h_M``: ``g(h_M) = f^{-1}([h_M, 0])``.
 
         Parameters
         ----------
         h : Tensor of shape (N, n)
             Manifold coordinates; same dtype as the parameters.
+        context : Tensor of shape (N, c) or (1, c), optional
+            Condition (required when the manifold is conditional; otherwise it may be
+            given and is not used).
 
         Returns
         -------
@@ -381,21 +473,23 @@ class ManifoldFlowModule(nn.Module):
         Raises
         ------
         ValueError
-            If the last axis of ``h`` does not have ``n = n_components`` entries.
+            If the last axis of ``h`` does not have ``n = n_components`` entries, or the
+            context does not suit the module.
         RuntimeError
             If the dtype of ``h`` differs from the parameters' (raised by torch).
         """
         _check_features(h, self.n_components, "h")
-        pad = h.new_zeros(*h.shape[:-1], self.n_features - self.n_components)
-        return self.outer.inverse(torch.cat([h, pad], dim=-1))[0]
+        return self._decode_chart(h, self._check_manifold_context(context, h.shape[:-1]))
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         """Latent ``u = h_in(h_M(x))`` of the projection of ``x``.
 
         Parameters
         ----------
         x : Tensor of shape (N, D)
             Points in the units of the data; same dtype as the parameters.
+        context : Tensor of shape (N, c) or (1, c), optional
+            Condition; required exactly when the module is conditional.
 
         Returns
         -------
@@ -405,19 +499,24 @@ class ManifoldFlowModule(nn.Module):
         Raises
         ------
         ValueError
-            If the last axis of ``x`` does not have ``D = n_features`` entries.
+            If the last axis of ``x`` does not have ``D = n_features`` entries, or the
+            context does not suit the module.
         RuntimeError
             If the dtype of ``x`` differs from the parameters' (raised by torch).
         """
-        return self.inner(self.chart(x))[0]
+        _check_features(x, self.n_features)
+        c = self._context(context, x.shape[:-1])
+        return self.inner(self._chart(x, c), context=c)[0]
 
-    def decode(self, u: torch.Tensor) -> torch.Tensor:
+    def decode(self, u: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         """Point on the manifold with latent ``u``: ``g(h_in^{-1}(u))``.
 
         Parameters
         ----------
         u : Tensor of shape (N, n)
             Latents of the inner flow; same dtype as the parameters.
+        context : Tensor of shape (N, c) or (1, c), optional
+            Condition; required exactly when the module is conditional.
 
         Returns
         -------
@@ -427,19 +526,26 @@ class ManifoldFlowModule(nn.Module):
         Raises
         ------
         ValueError
-            If the last axis of ``u`` does not have ``n = n_components`` entries.
+            If the last axis of ``u`` does not have ``n = n_components`` entries, or the
+            context does not suit the module.
         RuntimeError
             If the dtype of ``u`` differs from the parameters' (raised by torch).
         """
-        return self.decode_chart(self.inner.inverse(u)[0])
+        _check_features(u, self.n_components, "u")
+        c = self._context(context, u.shape[:-1])
+        return self._decode_chart(self.inner.inverse(u, context=c)[0], c)
 
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+    def reconstruct(self, x: torch.Tensor, context: torch.Tensor | None = None
+                    ) -> torch.Tensor:
         """Projection of ``x`` onto the manifold, ``g(h_M(x))``.
 
         Parameters
         ----------
         x : Tensor of shape (N, D)
             Points in the units of the data; same dtype as the parameters.
+        context : Tensor of shape (N, c) or (1, c), optional
+            Condition (required when the manifold is conditional; otherwise it may be
+            given and is not used).
 
         Returns
         -------
@@ -450,19 +556,24 @@ class ManifoldFlowModule(nn.Module):
         Raises
         ------
         ValueError
-            If the last axis of ``x`` does not have ``D = n_features`` entries.
+            If the last axis of ``x`` does not have ``D = n_features`` entries, or the
+            context does not suit the module.
         RuntimeError
             If the dtype of ``x`` differs from the parameters' (raised by torch).
         """
-        return self.decode_chart(self.chart(x))
+        _check_features(x, self.n_features)
+        c = self._check_manifold_context(context, x.shape[:-1])
+        return self._decode_chart(self._chart(x, c), c)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         """Same as :meth:`encode`.
 
         Parameters
         ----------
         x : Tensor of shape (N, D)
             Points in the units of the data; same dtype as the parameters.
+        context : Tensor of shape (N, c) or (1, c), optional
+            Condition; required exactly when the module is conditional.
 
         Returns
         -------
@@ -472,19 +583,24 @@ class ManifoldFlowModule(nn.Module):
         Raises
         ------
         ValueError
-            If the last axis of ``x`` does not have ``D = n_features`` entries.
+            If the last axis of ``x`` does not have ``D = n_features`` entries, or the
+            context does not suit the module.
         RuntimeError
             If the dtype of ``x`` differs from the parameters' (raised by torch).
         """
-        return self.encode(x)
+        return self.encode(x, context)
 
-    def standardized_residual(self, x: torch.Tensor) -> torch.Tensor:
+    def standardized_residual(self, x: torch.Tensor, context: torch.Tensor | None = None
+                              ) -> torch.Tensor:
         """Reconstruction residual ``(x - reconstruct(x)) / scale`` in standardised units.
 
         Parameters
         ----------
         x : Tensor of shape (N, D)
             Points in the units of the data; same dtype as the parameters.
+        context : Tensor of shape (N, c) or (1, c), optional
+            Condition (required when the manifold is conditional; otherwise it may be
+            given and is not used).
 
         Returns
         -------
@@ -494,14 +610,16 @@ class ManifoldFlowModule(nn.Module):
         Raises
         ------
         ValueError
-            If the last axis of ``x`` does not have ``D = n_features`` entries.
+            If the last axis of ``x`` does not have ``D = n_features`` entries, or the
+            context does not suit the module.
         RuntimeError
             If the dtype of ``x`` differs from the parameters' (raised by torch).
         """
-        return (x - self.reconstruct(x)) / self.scale
+        return (x - self.reconstruct(x, context)) / self.scale
 
     # ------------------------------------------------------------------ densities
-    def chart_log_prob(self, h: torch.Tensor) -> torch.Tensor:
+    def chart_log_prob(self, h: torch.Tensor, context: torch.Tensor | None = None
+                       ) -> torch.Tensor:
         """Log-density of the coordinates ``h_M`` under the inner flow.
 
         ``log p_U(u) + log |det dh_in/dh_M|``, the objective of the density (D) phase.
@@ -510,6 +628,8 @@ class ManifoldFlowModule(nn.Module):
         ----------
         h : Tensor of shape (N, n)
             Manifold coordinates; same dtype as the parameters.
+        context : Tensor of shape (N, c) or (1, c), optional
+            Condition; required exactly when the module is conditional.
 
         Returns
         -------
@@ -519,25 +639,31 @@ class ManifoldFlowModule(nn.Module):
         Raises
         ------
         ValueError
-            If the last axis of ``h`` does not have ``n = n_components`` entries.
+            If the last axis of ``h`` does not have ``n = n_components`` entries, or the
+            context does not suit the module.
         RuntimeError
             If the dtype of ``h`` differs from the parameters' (raised by torch).
         """
-        return self.inner.log_prob(h)
+        _check_features(h, self.n_components, "h")
+        return self.inner.log_prob(h, context=self._context(context, h.shape[:-1]))
 
-    def manifold_log_prob(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def manifold_log_prob(self, x: torch.Tensor, context: torch.Tensor | None = None
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-density on the manifold at the projection of ``x``.
 
         ``log p(x_hat) = log p_U(u) + log |det dh_in/dh_M| - 1/2 log det(J_g^T J_g)``
         with ``J_g`` the ``D x n`` decoder Jacobian at ``h_M(x)`` (Brehmer & Cranmer
         2020, Eq. 5), w.r.t. the ``n``-dimensional volume on the manifold in the units
         of ``x``. The log-determinant is computed in float64 from ``n`` forward-mode
-        Jacobian-vector products.
+        Jacobian-vector products. With a context, ``log p(x_hat | c)`` (the decoder at
+        fixed ``c`` when the manifold is conditional).
 
         Parameters
         ----------
         x : Tensor of shape (N, D)
             Points in the units of the data; same dtype as the parameters.
+        context : Tensor of shape (N, c) or (1, c), optional
+            Condition; required exactly when the module is conditional.
 
         Returns
         -------
@@ -549,20 +675,23 @@ class ManifoldFlowModule(nn.Module):
         Raises
         ------
         ValueError
-            If ``x`` is not 2-D or its last axis does not have ``D = n_features``
-            entries.
+            If ``x`` is not 2-D, its last axis does not have ``D = n_features``
+            entries, or the context does not suit the module.
         RuntimeError
             If the dtype of ``x`` differs from the parameters' (raised by torch).
         """
         if x.dim() != 2:
             raise ValueError(f"x must be 2-D (N, D), got shape {tuple(x.shape)}.")
-        h = self.chart(x)
-        x_hat, jacobian = chart_jacobian(self.decode_chart, h)
-        log_prob = self.chart_log_prob(h).to(torch.float64) - 0.5 * gram_log_det(jacobian)
+        _check_features(x, self.n_features)
+        c = self._context(context, x.shape[:-1])
+        h = self._chart(x, c)
+        x_hat, jacobian = chart_jacobian(lambda v: self._decode_chart(v, c), h)
+        log_prob = (self.inner.log_prob(h, context=c).to(torch.float64)
+                    - 0.5 * gram_log_det(jacobian))
         return log_prob, x_hat
 
-    def noisy_log_prob(self, x: torch.Tensor, noise_variance: float | None = None
-                       ) -> torch.Tensor:
+    def noisy_log_prob(self, x: torch.Tensor, noise_variance: float | None = None,
+                       context: torch.Tensor | None = None) -> torch.Tensor:
         """Log-density on ``R^D`` of the noisy-manifold model.
 
         The model is a point on the manifold displaced by isotropic Gaussian noise of
@@ -579,6 +708,8 @@ class ManifoldFlowModule(nn.Module):
         noise_variance : float, optional
             ``s^2 > 0``, in squared data units; None estimates it on the batch,
             ``mean ||x - x_hat||^2 / (D - n)``. Unused when ``n = D``.
+        context : Tensor of shape (N, c) or (1, c), optional
+            Condition; required exactly when the module is conditional.
 
         Returns
         -------
@@ -589,7 +720,8 @@ class ManifoldFlowModule(nn.Module):
         ------
         ValueError
             If ``x`` is not 2-D, its last axis does not have ``D = n_features`` entries,
-            or ``noise_variance`` is not positive (when ``n < D``).
+            ``noise_variance`` is not positive (when ``n < D``), or the context does not
+            suit the module.
         RuntimeError
             If the dtype of ``x`` differs from the parameters' (raised by torch).
         """
@@ -600,7 +732,7 @@ class ManifoldFlowModule(nn.Module):
             if not bool(noise_variance > 0):
                 raise ValueError(f"noise_variance must be > 0, got "
                                  f"{float(noise_variance)!r}.")
-        log_prob, x_hat = self.manifold_log_prob(x)
+        log_prob, x_hat = self.manifold_log_prob(x, context)
         if k == 0:
             return log_prob
         r2 = (x - x_hat).to(torch.float64).pow(2).sum(-1)
@@ -610,7 +742,8 @@ class ManifoldFlowModule(nn.Module):
         return (log_prob - 0.5 * r2 / noise_variance
                 - 0.5 * k * (torch.log(noise_variance) + _LOG_2PI))
 
-    def pie_log_prob(self, x: torch.Tensor) -> torch.Tensor:
+    def pie_log_prob(self, x: torch.Tensor, context: torch.Tensor | None = None
+                     ) -> torch.Tensor:
         """PIE log-density on ``R^D`` (Beitler et al. 2018; Brehmer & Cranmer 2020, Sec. 2).
 
         ``log p_U(u) + log |det dh_in/dh_M| + log N(h_perp; 0, eps^2 I) +
@@ -620,6 +753,8 @@ class ManifoldFlowModule(nn.Module):
         ----------
         x : Tensor of shape (N, D)
             Points in the units of the data; same dtype as the parameters.
+        context : Tensor of shape (N, c) or (1, c), optional
+            Condition; required exactly when the module is conditional.
 
         Returns
         -------
@@ -629,41 +764,62 @@ class ManifoldFlowModule(nn.Module):
         Raises
         ------
         ValueError
-            If the last axis of ``x`` does not have ``D = n_features`` entries.
+            If the last axis of ``x`` does not have ``D = n_features`` entries, or the
+            context does not suit the module.
         RuntimeError
             If the dtype of ``x`` differs from the parameters' (raised by torch).
         """
-        h, log_det = self.outer(x)
+        _check_features(x, self.n_features)
+        c = self._context(context, x.shape[:-1])
+        h, log_det = self.outer(x, context=self._outer_context(c))
         h_m, h_perp = h[..., : self.n_components], h[..., self.n_components:]
         eps = self.pie_epsilon
         k = h_perp.shape[-1]
         log_perp = (-0.5 * (h_perp / eps).pow(2).sum(-1)
                     - k * (math.log(eps) + 0.5 * _LOG_2PI))
-        return self.chart_log_prob(h_m) + log_perp + log_det
+        return self.inner.log_prob(h_m, context=c) + log_perp + log_det
 
-    def sample(self, n_samples: int, *, generator: torch.Generator | None = None
-               ) -> torch.Tensor:
+    def sample(self, n_samples: int, *, context: torch.Tensor | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw points on the manifold: ``u ~ N(0, I_n)``, ``x = g(h_in^{-1}(u))``.
 
         Parameters
         ----------
         n_samples : int
-            Number of points, ``>= 0``.
+            Number of points (per context row), ``>= 0``.
+        context : Tensor of shape (m, c) or (c,), optional
+            Conditions; required exactly when the module is conditional. A 2-D context
+            gives ``n_samples`` draws for each of its rows, all in one batched pass.
         generator : torch.Generator, optional
             Source of randomness (torch's global generator when None).
 
         Returns
         -------
-        x : Tensor of shape (n_samples, D)
-            Points on the learned manifold, in the units of the data.
+        x : Tensor of shape (n_samples, D) or (m, n_samples, D)
+            Points on the learned manifold, in the units of the data: the first shape
+            without a context or with a 1-D one, the second with a 2-D context
+            (``x[j]`` are draws given ``context[j]``).
 
         Raises
         ------
         ValueError
-            If ``n_samples`` is not an int ``>= 0``.
+            If ``n_samples`` is not an int ``>= 0``, or the context does not suit the
+            module or is not 1-D or 2-D.
         """
         n_samples = _check_int(n_samples, "n_samples", 0)
         p = next(iter(self.parameters()))
-        u = self.inner.base.sample((n_samples,), dtype=p.dtype, device=p.device,
+        if context is None or not self.context_features:
+            _check_context(context, self.context_features, (), "this manifold flow")
+            u = self.inner.base.sample((n_samples,), dtype=p.dtype, device=p.device,
+                                       generator=generator)
+            return self.decode(u)
+        if not isinstance(context, torch.Tensor) or context.dim() not in (1, 2):
+            raise ValueError("sample() needs a context of shape (c,) or (m, c), got "
+                             f"{tuple(getattr(context, 'shape', ()))}.")
+        rows = context.reshape(-1, context.shape[-1])
+        m = rows.shape[0]
+        u = self.inner.base.sample((m * n_samples,), dtype=p.dtype, device=p.device,
                                    generator=generator)
-        return self.decode(u)
+        x = self.decode(u, rows.repeat_interleave(n_samples, dim=0))
+        x = x.reshape(m, n_samples, self.n_features)
+        return x[0] if context.dim() == 1 else x
