@@ -370,7 +370,9 @@ class FlowMixtureClustering(DensityScoreMixin, ClusterMixin, DensityMixin, BaseF
     The start is fitted without the validation rows (whenever the validation split is
     known before training: always, except with a pre-training stage), and it takes part
     in the best-weights restore: if no trained epoch beats its validation NLL by ``tol``,
-    the starting mixture is restored (``start_restored_``).
+    the starting mixture is restored (``start_restored_``) and refitted on every
+    training row, validation rows included, with the regularisation they chose (as
+    ``GridSearchCV`` refits its best candidate on all the data).
 
     Parameters
     ----------
@@ -484,7 +486,8 @@ class FlowMixtureClustering(DensityScoreMixin, ClusterMixin, DensityMixin, BaseF
         Temperature ``T`` at the end of training (used by ``method="variational"``).
     start_restored_ : bool
         Whether the initial mixture (the untrained start) was restored because no
-        trained epoch beat its validation NLL by ``tol``. Always False without
+        trained epoch beat its validation NLL by ``tol``; the start is then refitted
+        on all training rows (validation rows included). Always False without
         validation rows, with a pre-training stage, or after a warm start.
     init_reg_covar_ : float or None
         ``reg_covar`` of the starting GaussianMixture (``init_params="gmm"``), else
@@ -658,7 +661,7 @@ class FlowMixtureClustering(DensityScoreMixin, ClusterMixin, DensityMixin, BaseF
                              f"0..{self.n_components - 1}; got {bad.tolist()}.")
         return y
 
-    def _start_mixture(self, Xs, Xv, seed):
+    def _start_mixture(self, Xs, Xv, seed, reg_covar=None):
         """The full-covariance GaussianMixture of ``init_params="gmm"``: for each
         ``reg_covar`` of ``_GMM_REG_COVARS`` the best of ``_GMM_INIT`` initialisations
         (by the likelihood of its training rows, as scikit-learn's ``n_init``), and of
@@ -674,9 +677,12 @@ class FlowMixtureClustering(DensityScoreMixin, ClusterMixin, DensityMixin, BaseF
         identity, one more candidate starts from k-means in the units of ``X`` (where
         high-variance directions, such as the first principal components, dominate),
         and the candidate with the higher training likelihood is kept, as ``n_init``
-        does. On COIL-20's PCA scores the second one reached a higher likelihood."""
+        does. On COIL-20's PCA scores the second one reached a higher likelihood.
+        ``reg_covar`` given: that regularisation only (the refit of a restored start)."""
         K = self.n_components
         regs = _GMM_REG_COVARS if Xv is not None and len(Xv) else _GMM_REG_COVARS[:1]
+        if reg_covar is not None:
+            regs = (reg_covar,)
         raw_labels = None
         if not np.allclose(self.scale_, 1.0):
             raw = Xs * self.scale_ + self.mean_
@@ -703,7 +709,7 @@ class FlowMixtureClustering(DensityScoreMixin, ClusterMixin, DensityMixin, BaseF
         self.init_reg_covar_ = best.reg_covar
         return best
 
-    def _initial_partition(self, Xs, labels, seed, Xv=None):
+    def _initial_partition(self, Xs, labels, seed, Xv=None, reg_covar=None):
         """Every component's start (standardised units): location and scale ``(K, d)``,
         the Cholesky factor of the precision ``(K, d, d)`` (None: diagonal start) and
         the initial mixture weights ``(K,)``. ``Xv``: held-out (validation) rows, which
@@ -715,7 +721,7 @@ class FlowMixtureClustering(DensityScoreMixin, ClusterMixin, DensityMixin, BaseF
             loc, std = _cluster_statistics(Xs, km.labels_, K)
             weights = np.bincount(km.labels_, minlength=K) / len(Xs)
         elif self.init_params == "gmm":
-            gm = self._start_mixture(Xs, Xv, seed)
+            gm = self._start_mixture(Xs, Xv, seed, reg_covar)
             loc, chol, weights = gm.means_, gm.precisions_cholesky_, gm.weights_
             std = np.sqrt(np.diagonal(gm.covariances_, axis1=1, axis2=2))
         else:
@@ -768,7 +774,8 @@ class FlowMixtureClustering(DensityScoreMixin, ClusterMixin, DensityMixin, BaseF
         return _split_indices(n_samples, self.validation_fraction,
                               np.random.RandomState(self._fit_seed))
 
-    def _build_module(self, X, labels, seed_rng_draw, train_rows=None, valid_rows=None):
+    def _build_module(self, X, labels, seed_rng_draw, train_rows=None, valid_rows=None,
+                      reg_covar=None):
         d = X.shape[1]
         K = self.n_components
         hidden = self._check_dims(self.hidden_dims, "hidden_dims")
@@ -794,7 +801,7 @@ class FlowMixtureClustering(DensityScoreMixin, ClusterMixin, DensityMixin, BaseF
             Xv = (np.asarray(X[held], dtype=np.float64) - self.mean_) / self.scale_
         self.init_reg_covar_ = None
         loc, std, chol, weights = self._initial_partition(Xs, labels[rows], seed_rng_draw,
-                                                          Xv)
+                                                          Xv, reg_covar)
         couplings = coupling_flow(d, transform=self.flow, n_layers=self.n_layers,
                                   hidden_dims=hidden, n_bins=self.n_bins,
                                   tail_bound=self.tail_bound, permutation=self.permutation,
@@ -873,6 +880,7 @@ class FlowMixtureClustering(DensityScoreMixin, ClusterMixin, DensityMixin, BaseF
             # engine only compares trained epochs.
             start["state"] = {k: v.detach().clone() for k, v in module.state_dict().items()}
             start["valid_rows"] = valid_rows
+            start["seed"] = seed
             return module
 
         start = {}
@@ -891,6 +899,8 @@ class FlowMixtureClustering(DensityScoreMixin, ClusterMixin, DensityMixin, BaseF
         if start.get("valid_rows") is not None and not self.net_.interrupted_:
             self.start_restored_ = self._restore_start_if_better(
                 X[start["valid_rows"]], start["state"])
+            if self.start_restored_:
+                self._refit_start(X, labels, start["seed"])
         module = self.module_
         self.weights_ = module.log_weights().detach().exp().cpu().double().numpy()
         self.temperature_ = float(module.temperature)
@@ -914,6 +924,17 @@ class FlowMixtureClustering(DensityScoreMixin, ClusterMixin, DensityMixin, BaseF
             return True
         module.load_state_dict(trained_state)
         return False
+
+    def _refit_start(self, X, labels, seed):
+        """Refit a restored start on every training row, validation rows included, with
+        the ``reg_covar`` those rows chose. The final model is then the starting
+        mixture; as ``GridSearchCV(refit=True)`` after a selection, it is fitted on all
+        the data once the held-out rows have done their two jobs (choosing the
+        regularisation, and telling that no trained epoch beats the start)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            refit = self._build_module(X, labels, seed, reg_covar=self.init_reg_covar_)
+        self.module_.load_state_dict(refit.state_dict())
 
     def fit_predict(self, X, y=None):
         """Fit the model and return the cluster of each training row.

@@ -473,9 +473,10 @@ def test_initial_partition_leaves_the_validation_rows_out(monkeypatch):
 
     build = FlowMixtureClustering._build_module
 
-    def spy_build(self, X, labels, seed, train_rows=None, valid_rows=None):
-        seen["start_fit"], seen["start_valid"] = train_rows, valid_rows
-        return build(self, X, labels, seed, train_rows, valid_rows)
+    def spy_build(self, X, labels, seed, train_rows=None, valid_rows=None, reg_covar=None):
+        if "start_fit" not in seen:  # the start (a restored start is refitted later)
+            seen["start_fit"], seen["start_valid"] = train_rows, valid_rows
+        return build(self, X, labels, seed, train_rows, valid_rows, reg_covar)
 
     monkeypatch.setattr(training._IndexSplit, "__init__", spy_split)
     monkeypatch.setattr(FlowMixtureClustering, "_build_module", spy_build)
@@ -517,6 +518,25 @@ def test_start_is_restored_when_no_epoch_beats_it_on_the_validation_rows():
     # Without validation rows nothing is restored.
     none = FlowMixtureClustering(**{**FAST, "lr": 0.0, "validation_fraction": 0.0}).fit(X)
     assert not none.start_restored_
+
+
+def test_a_restored_start_is_refitted_on_every_training_row():
+    # Three well-separated blobs of 60, 120 and 180 rows: a Gaussian mixture fitted on
+    # all 360 rows has the weights 1/6, 1/3, 1/2 exactly; one fitted on the 90 %
+    # training part of a random split has that part's proportions.
+    X, _ = make_blobs([60, 120, 180], centers=[[-8, 0], [0, 8], [8, 0]],
+                      cluster_std=0.5, random_state=0)
+    for init in ("kmeans", "gmm"):
+        est = FlowMixtureClustering(**{**FAST, "n_components": 3, "init_params": init,
+                                       "weight_prior": "learned", "lr": 0.0,
+                                       "max_epochs": 1}).fit(X)
+        assert est.start_restored_
+        np.testing.assert_allclose(np.sort(est.weights_), [1 / 6, 1 / 3, 1 / 2],
+                                   atol=1e-6)
+    # The refit keeps the regularisation that the validation rows chose.
+    gmm = FlowMixtureClustering(**{**FAST, "n_components": 3, "init_params": "gmm",
+                                   "lr": 0.0, "max_epochs": 1}).fit(X)
+    assert gmm.init_reg_covar_ is not None
 
 
 def test_learned_weights_start_at_the_partition_proportions():
