@@ -420,6 +420,8 @@ def seconds_per_epoch(model, X, y=None):
 
 
 def timing(rounds, epochs):
+    # a few epochs per fit: every fit "stops at max_epochs", which is the point here
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
     print("\n## Seconds per training epoch: FlowMixtureClustering with K components vs "
           f"one FlowDensity of the same architecture (median of {rounds} interleaved "
           f"rounds x {epochs} epochs, torch threads: {torch.get_num_threads()})\n")
