@@ -181,10 +181,10 @@ class DensityDetector(_CorrectedScoreDetector):
     On the digits task of the user guide (fit on digits 0-4, held-out 0-4 against
     5-9), ``DensityDetector(FlowMixtureClustering(n_components=4,
     init_params="gmm"))``, a mixture of flows started from a Gaussian mixture, is the
-    flow detector that skflows recommends (see the :ref:`user guide <ood_corrections>`
-    for the measured table).
+    flow detector that skflows recommends (see the :ref:`user guide
+    <ood_recommendation>` for the measured table).
 
-    Read more in the :ref:`user guide <ood_corrections>`.
+    Read more in the :ref:`user guide <ood_recommendation>`.
 
     Parameters
     ----------
