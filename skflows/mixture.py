@@ -320,6 +320,17 @@ def _cluster_statistics(Xs: np.ndarray, assignment: np.ndarray, n_components: in
     return loc, std
 
 
+def _regularised_precisions(covariances: np.ndarray, reg: float) -> np.ndarray:
+    """Precision matrices ``(C_k + reg I)^{-1}`` of a stack ``(K, d, d)`` of sample
+    covariances, exactly symmetric and positive-definite: from the symmetric eigen-
+    decomposition, with eigenvalues floored at ``reg`` (a plain inverse of a nearly
+    singular matrix is neither, and scikit-learn's GaussianMixture refuses it)."""
+    values, vectors = np.linalg.eigh(covariances)
+    inverse = 1.0 / np.maximum(values + reg, reg)
+    precisions = (vectors * inverse[:, None, :]) @ np.swapaxes(vectors, 1, 2)
+    return 0.5 * (precisions + np.swapaxes(precisions, 1, 2))
+
+
 def _n_free_parameters(module: nn.Module) -> int:
     """Free parameters of a module; an LU layer's masked triangle entries do not count."""
     total = 0
@@ -694,14 +705,20 @@ class FlowMixtureClustering(DensityScoreMixin, ClusterMixin, DensityMixin, BaseF
             if raw_labels is not None and np.bincount(raw_labels, minlength=K).min() > 0:
                 weights = np.bincount(raw_labels, minlength=K) / len(Xs)
                 means = np.stack([Xs[raw_labels == k].mean(0) for k in range(K)])
-                precisions = np.stack([np.linalg.inv(
-                    np.atleast_2d(np.cov(Xs[raw_labels == k], rowvar=False, bias=True))
-                    + reg * np.eye(Xs.shape[1])) for k in range(K)])
-                other = GaussianMixture(K, covariance_type="full", reg_covar=reg,
-                                        weights_init=weights, means_init=means,
-                                        precisions_init=precisions,
-                                        random_state=seed).fit(Xs)
-                if other.lower_bound_ > gm.lower_bound_:
+                covariances = np.stack([np.atleast_2d(np.cov(
+                    Xs[raw_labels == k], rowvar=False, bias=True)) for k in range(K)])
+                other = None
+                try:
+                    other = GaussianMixture(K, covariance_type="full", reg_covar=reg,
+                                            weights_init=weights, means_init=means,
+                                            precisions_init=_regularised_precisions(
+                                                covariances, reg),
+                                            random_state=seed).fit(Xs)
+                except ValueError:
+                    # Numerically singular clusters (more features than rows, constant
+                    # columns): this extra candidate is skipped, the main one stands.
+                    pass
+                if other is not None and other.lower_bound_ > gm.lower_bound_:
                     gm = other
             score = gm.score(Xv) if len(regs) > 1 else 0.0
             if best is None or score > best_score:

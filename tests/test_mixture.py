@@ -520,6 +520,32 @@ def test_start_is_restored_when_no_epoch_beats_it_on_the_validation_rows():
     assert not none.start_restored_
 
 
+def test_gmm_start_fits_nearly_singular_data():
+    # Low-rank data with constant and sparse binary columns and more features than
+    # rows per cluster (as ADBench's arrhythmia): the start's extra candidate used to
+    # get a precision matrix that scikit-learn refused as not positive-definite.
+    rng = np.random.RandomState(0)
+    X = rng.rand(150, 8) @ rng.rand(8, 120) + 0.01 * rng.rand(150, 120)
+    X[:, :10] = 0.0
+    X[:, 10:20] = rng.rand(150, 10) > 0.95
+    X = X / X.max(axis=0).clip(1e-12)
+    est = FlowMixtureClustering(**{**FAST, "n_components": 1, "init_params": "gmm",
+                                   "max_epochs": 1}).fit(X)
+    assert np.isfinite(est.score_samples(X)).all()
+
+
+def test_regularised_precisions_are_symmetric_positive_definite_inverses():
+    from skflows.mixture import _regularised_precisions
+    rng = np.random.RandomState(0)
+    A = rng.randn(3, 6, 2)
+    covariances = A @ np.swapaxes(A, 1, 2)       # rank 2 in 6-D
+    P = _regularised_precisions(covariances, 1e-3)
+    np.testing.assert_array_equal(P, np.swapaxes(P, 1, 2))
+    assert (np.linalg.eigvalsh(P) > 0).all()
+    np.testing.assert_allclose(P @ (covariances + 1e-3 * np.eye(6)), np.broadcast_to(
+        np.eye(6), (3, 6, 6)), atol=1e-8)
+
+
 def test_a_restored_start_is_refitted_on_every_training_row():
     # Three well-separated blobs of 60, 120 and 180 rows: a Gaussian mixture fitted on
     # all 360 rows has the weights 1/6, 1/3, 1/2 exactly; one fitted on the 90 %
