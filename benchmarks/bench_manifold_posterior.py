@@ -47,7 +47,8 @@ The paper's Table 2 (for reference, their surface and budget): posterior MMD AF 
 PIE 0.075-0.131, M-flow 0.017-0.020, M_e-flow 0.007-0.030.
 
 Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_manifold_posterior.py`` (3 seeds;
-``--quick`` for a smoke test; ``--models``/``--seeds`` select).
+``--quick`` for a smoke test; ``--models``/``--seeds`` select). ``--mcmc-timing
+--threads 2`` only times the posterior sampling of an M-flow of the default size.
 """
 
 import argparse
@@ -192,6 +193,31 @@ def print_table(rows, models):
                 print(f"  {name}: {np.mean(ratio):.2f} ({', '.join(f'{q:.2f}' for q in ratio)})")
 
 
+def mcmc_timing(args):
+    """Seconds for ``--posterior-samples`` draws from a ``--observations``-point
+    posterior with an M-flow of the default size, with and without the volume term
+    (the cost does not depend on training: the model is fitted for 2 epochs)."""
+    rng = np.random.default_rng(0)
+    theta = PRIOR.rvs(2000, random_state=rng).reshape(-1, 1)
+    model = ManifoldFlowRegressor(n_components=2, max_epochs=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(theta, simulate(theta[:, 0], rng))
+    x_obs = make_polynomial_surface(args.observations, theta=args.theta_true,
+                                    random_state=rng)
+    print(f"\n| MCMC ({args.posterior_samples} draws, {args.observations} observations, "
+          f"torch threads {torch.get_num_threads()}) | seconds |\n|---|---|")
+    for label, kwargs in (("fixed manifold (include_log_det=False)",
+                           {"include_log_det": False}), ("exact volume term", {})):
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sample_posterior(model, x_obs, PRIOR, n_samples=args.posterior_samples,
+                             n_walkers=args.walkers, burn_in=args.burn_in,
+                             random_state=0, log_likelihood_kwargs=kwargs)
+        print(f"| {label} | {time.perf_counter() - t0:.1f} |", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
@@ -212,7 +238,13 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: 1000 simulations, 3 epochs, 1 seed, 500 draws")
+    parser.add_argument("--mcmc-timing", action="store_true",
+                        help="only time the MCMC of an M-flow (with --threads)")
     args = parser.parse_args(argv)
+    if args.mcmc_timing:
+        torch.set_num_threads(args.threads)
+        mcmc_timing(args)
+        return []
     if args.quick:
         args.simulations, args.max_epochs, args.seeds = 1000, 3, args.seeds[:1]
         args.posterior_samples, args.burn_in = 500, 100
