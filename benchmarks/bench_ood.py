@@ -139,9 +139,11 @@ from sklearn.neighbors import LocalOutlierFactor  # noqa: E402
 from sklearn.preprocessing import MinMaxScaler  # noqa: E402
 from sklearn.svm import OneClassSVM  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_ood_dev import split as dev_split  # noqa: E402  (the development tasks)
 from skflows import (DensityDetector, FlowDensity, FlowMixtureClustering,  # noqa: E402
                      FlowOutlierGenerator)
-from skflows.datasets import (ANOMALY_DATASETS, dequantize, load_anomaly,  # noqa: E402
+from skflows.datasets import (ANOMALY_DATASETS, load_anomaly,  # noqa: E402
                               load_optdigits, load_pendigits)
 from skflows.model_selection import (excess_mass_area, make_em_scorer,  # noqa: E402
                                      make_mv_scorer, mass_volume_area)
@@ -217,20 +219,10 @@ def load_set(name, data_dir):
 
 
 def dev_task(name, seed):
-    """Development task as in bench_ood_dev.py: ``(X_train, X_test, y_test)``."""
+    """Development task of bench_ood_dev.py: ``(X_train, y_train, X_test, y_test)``."""
     loader, levels = {"optdigits": (load_optdigits, 17),
                       "pendigits": (load_pendigits, 101)}[name.split("_")[0]]
-    data = loader()
-    X = dequantize(data.data, levels=levels, random_state=seed)
-    X = X / X.max()
-    inlier, test = data.target < 5, data.is_test
-    rng = np.random.RandomState(seed)
-    train_in = X[~test & inlier]
-    train_out = np.flatnonzero(~test & ~inlier)
-    n_out = int(0.05 * len(train_in))
-    X_train = np.vstack([train_in, X[rng.choice(train_out, n_out, replace=False)]])
-    y_train = np.r_[np.zeros(len(train_in), int), np.ones(n_out, int)]
-    return X_train, y_train, X[test], (data.target[test] >= 5).astype(np.int64)
+    return dev_split(loader, levels, seed, return_train_labels=True)
 
 
 def set_size(name, data_dir):

@@ -55,7 +55,10 @@ VARIANTS = {
 }
 
 
-def split(loader, levels, seed, contamination=0.05):
+def split(loader, levels, seed, contamination=0.05, return_train_labels=False):
+    """``(X_train, X_test, y_test)``: inliers (digits 0-4) of the UCI training part plus
+    ``contamination`` of their number in outliers (5-9), the whole UCI test part; with
+    ``return_train_labels``, ``(X_train, y_train, X_test, y_test)`` (1 = outlier)."""
     data = loader()
     X = dequantize(data.data, levels=levels, random_state=seed)
     X = X / X.max()
@@ -65,7 +68,11 @@ def split(loader, levels, seed, contamination=0.05):
     train_out = np.flatnonzero(~test & ~inlier)
     n_out = int(contamination * len(train_in))
     X_train = np.vstack([train_in, X[rng.choice(train_out, n_out, replace=False)]])
-    return X_train, X[test], (data.target[test] >= 5).astype(int)
+    y_test = (data.target[test] >= 5).astype(np.int64)
+    if return_train_labels:
+        y_train = np.r_[np.zeros(len(train_in), np.int64), np.ones(n_out, np.int64)]
+        return X_train, y_train, X[test], y_test
+    return X_train, X[test], y_test
 
 
 DETECTORS = ("FlowDensity", "FlowDensity trim 0.2", "LikelihoodRatio", "InputComplexity",

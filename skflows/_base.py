@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from scipy.stats import norm, qmc
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.exceptions import ConvergenceWarning
@@ -304,10 +305,10 @@ class BaseFlowEstimator(BaseEstimator):
         input costs nothing extra. Every other message (and every message about ``y``)
         is scikit-learn's.
         """
+        if isinstance(y, str) and y == "no_validation":
+            return validate_features(self, X, reset=reset,
+                                     ensure_min_samples=2 if reset else 1)
         try:
-            if isinstance(y, str) and y == "no_validation":
-                return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
-                                     order="C", ensure_min_samples=2 if reset else 1)
             X_valid, y = validate_data(self, X, y, reset=reset,
                                        dtype=[np.float64, np.float32], order="C",
                                        ensure_min_samples=2 if reset else 1,
@@ -545,6 +546,112 @@ def _monitored_minimum(history) -> float:
               if row.get("stage") == last and "monitored" in row]
     values = [v for v in values if np.isfinite(v)]
     return min(values) if values else np.inf
+
+
+def validate_features(estimator, X, *, reset: bool, ensure_min_samples: int = 1):
+    """The one validation of a feature array ``X`` in skflows (scikit-learn's
+    ``validate_data``: numeric, finite, dense, 2-D, the fitted width), float32 kept and
+    anything else made float64, rows C-ordered; when scikit-learn refuses ``X`` for
+    NaN, infinity or non-numeric values, the error names the offending columns.
+
+    Parameters
+    ----------
+    estimator : estimator
+        The estimator whose ``n_features_in_`` / ``feature_names_in_`` are set
+        (``reset=True``) or checked.
+    X : array-like of shape (n_samples, n_features)
+    reset : bool
+        As ``validate_data``'s.
+    ensure_min_samples : int, default=1
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float32 or float64, C-ordered
+
+    Raises
+    ------
+    ValueError, TypeError
+        scikit-learn's, with the offending columns named where they can be.
+    """
+    try:
+        return validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32],
+                             order="C", ensure_min_samples=ensure_min_samples)
+    except (ValueError, TypeError) as error:
+        message = _explain_invalid_input(estimator, X, error)
+        if message is None:
+            raise
+        kind = ValueError if isinstance(error, ValueError) else TypeError
+        raise kind(message) from error
+
+
+class ConditionalDensityMixin:
+    """What every conditional density estimator of ``y`` given ``X`` shares: the
+    regressor tags, the target-count check, validated ``(X, y)`` pairs, ``score`` as the
+    mean of ``log_prob`` and the fixed Sobol base points of the deterministic outputs.
+
+    The class sets ``n_targets_`` and ``_y_ndim`` in ``fit`` and implements
+    ``log_prob(X, y)``; ``_base_dimension()`` is the dimension of the base points.
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.target_tags.single_output = True
+        tags.target_tags.multi_output = True
+        # ``score`` is a mean log-likelihood, not R^2: scikit-learn's "score > 0.5 after
+        # training" check does not apply.
+        tags.regressor_tags.poor_score = True
+        return tags
+
+    def _check_targets(self, Y: np.ndarray) -> np.ndarray:
+        if Y.shape[1] != self.n_targets_:
+            raise ValueError(f"y has {Y.shape[1]} target(s), but {type(self).__name__} was "
+                             f"fitted with {self.n_targets_}.")
+        return Y
+
+    def _validate_pairs(self, X, y):
+        check_is_fitted(self)
+        X, y = self._validate_input(X, reset=False, y=y)
+        return X, self._check_targets(y.reshape(len(y), -1))
+
+    def _validate_x(self, X):
+        check_is_fitted(self)
+        return self._validate_input(X, reset=False)
+
+    def _set_sobol_points(self):
+        """Base points of the deterministic outputs (``predict``): a scrambled Sobol
+        sequence of ``2^ceil(log2 n_predict_samples)`` points mapped to ``N(0, I)``
+        (Owen-scrambled, so the points avoid the cube's faces)."""
+        m = max(0, int(np.ceil(np.log2(self.n_predict_samples))))
+        sobol = qmc.Sobol(self._base_dimension(), scramble=True, seed=self._seed())
+        self._base_points = norm.ppf(sobol.random_base2(m))
+
+    def score(self, X, y, sample_weight=None):
+        """Mean conditional log-likelihood ``mean log p(y | x)``, nats per row (not R²).
+
+        The (weighted) mean of :meth:`log_prob`, as ``GaussianMixture.score`` is the mean
+        log-likelihood: ``GridSearchCV`` then selects the best held-out likelihood.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows in the mean.
+
+        Returns
+        -------
+        float
+            Larger is better.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            On invalid input, as :meth:`log_prob`.
+        """
+        return float(np.average(self.log_prob(X, y), weights=sample_weight))
 
 
 class DensityScoreMixin:

@@ -13,7 +13,7 @@ import numbers
 
 import numpy as np
 import torch
-from scipy.stats import chi2, norm, qmc
+from scipy.stats import chi2
 from sklearn.base import (
     ClassNamePrefixFeaturesOutMixin,
     DensityMixin,
@@ -27,7 +27,12 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from skorch.callbacks import LRScheduler
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
-from ._base import _INFERENCE_BATCH_SIZE, BaseFlowEstimator, DensityScoreMixin
+from ._base import (
+    _INFERENCE_BATCH_SIZE,
+    BaseFlowEstimator,
+    ConditionalDensityMixin,
+    DensityScoreMixin,
+)
 from ._outlier import OutlierScoresMixin
 from ._training import Phase, Stage
 from .nn import MLP, FixedAffine, Flow, StandardNormal, coupling_flow
@@ -827,7 +832,7 @@ class ManifoldFlow(DensityScoreMixin, ClassNamePrefixFeaturesOutMixin, OutlierMi
         return x.cpu().numpy()
 
 
-class ManifoldFlowRegressor(RegressorMixin, _BaseManifoldFlow):
+class ManifoldFlowRegressor(ConditionalDensityMixin, RegressorMixin, _BaseManifoldFlow):
     """A manifold learned from ``y`` and a density on it conditional on ``X``.
 
     The conditional M-flow (Brehmer & Cranmer, NeurIPS 2020): the model of
@@ -1118,17 +1123,10 @@ class ManifoldFlowRegressor(RegressorMixin, _BaseManifoldFlow):
         self.verbose = verbose
         self.warm_start = warm_start
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        tags.target_tags.single_output = True
-        tags.target_tags.multi_output = True
-        # ``score`` is a mean log-likelihood, not R^2: scikit-learn's "score > 0.5 after
-        # training" check does not apply.
-        tags.regressor_tags.poor_score = True
-        return tags
-
     # ------------------------------------------------------------------ fitting
+    def _base_dimension(self) -> int:
+        return self.n_components
+
     def _context_features(self) -> int:
         return self.n_features_in_
 
@@ -1142,12 +1140,6 @@ class ManifoldFlowRegressor(RegressorMixin, _BaseManifoldFlow):
                              "of y): the manifold lies in the space of y. A 1-D y has no "
                              "manifold of lower dimension (n_components=1 fits an ordinary "
                              "conditional flow; FlowRegressor is the model for it).")
-
-    def _check_targets(self, Y: np.ndarray) -> np.ndarray:
-        if Y.shape[1] != self.n_targets_:
-            raise ValueError(f"y has {Y.shape[1]} target(s), but {type(self).__name__} was "
-                             f"fitted with {self.n_targets_}.")
-        return Y
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -1194,23 +1186,7 @@ class ManifoldFlowRegressor(RegressorMixin, _BaseManifoldFlow):
             self._set_sobol_points()
         return self
 
-    def _set_sobol_points(self):
-        """Base points of ``predict``: a scrambled Sobol sequence mapped to
-        ``N(0, I_n)`` (Owen-scrambled, so the points avoid the cube's faces)."""
-        m = max(0, math.ceil(math.log2(self.n_predict_samples)))
-        sobol = qmc.Sobol(self.n_components, scramble=True, seed=self._seed())
-        self._base_points = norm.ppf(sobol.random_base2(m))
-
     # ------------------------------------------------------------------ validation
-    def _validate_pairs(self, X, y):
-        check_is_fitted(self)
-        X, y = self._validate_input(X, reset=False, y=y)
-        return X, self._check_targets(y.reshape(len(y), -1))
-
-    def _validate_x(self, X):
-        check_is_fitted(self)
-        return self._validate_input(X, reset=False)
-
     def _validate_condition(self, X, n_rows: int):
         """The condition the manifold needs: validated ``X`` with ``n_rows`` rows when
         ``condition_manifold=True`` (required), None otherwise (a given ``X`` is
@@ -1291,33 +1267,6 @@ class ManifoldFlowRegressor(RegressorMixin, _BaseManifoldFlow):
         if noisy:
             return self._noisy_log_prob(Y, X)
         return self._manifold_log_prob(Y, X)
-
-    def score(self, X, y, sample_weight=None):
-        """Mean conditional log-likelihood on the manifold, nats per row (not R²).
-
-        The mean of :meth:`log_prob` (on-manifold, with the volume term).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples, n_targets) or (n_samples,)
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the rows in the mean.
-
-        Returns
-        -------
-        float
-            Larger is better. Comparable between models with the same manifold only
-            (see the class Notes).
-
-        Raises
-        ------
-        sklearn.exceptions.NotFittedError
-            If the estimator is not fitted.
-        ValueError
-            On invalid input, as :meth:`log_prob`.
-        """
-        return float(np.average(self.log_prob(X, y), weights=sample_weight))
 
     # ------------------------------------------------------------------ samples, mean
     def sample_y(self, X, n_samples=1, random_state=None):

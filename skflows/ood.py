@@ -39,9 +39,9 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.mixture import GaussianMixture
 from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from ._base import _explain_invalid_input
+from ._base import validate_features
 from ._outlier import OutlierScoresMixin
 from .density import FlowDensity
 
@@ -90,19 +90,8 @@ class _CorrectedScoreDetector(OutlierMixin, OutlierScoresMixin, BaseEstimator):
         return tags
 
     def _validate(self, X, reset: bool):
-        """The validation of every skflows estimator: scikit-learn's checks (numeric,
-        finite, dense, 2-D, the fitted width), float32 kept and anything else made
-        float64, rows C-ordered (so that a DataFrame and its array give the same
-        scores), and errors that name the offending columns."""
-        try:
-            return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
-                                 order="C")
-        except (ValueError, TypeError) as error:
-            message = _explain_invalid_input(self, X, error)
-            if message is None:
-                raise
-            kind = ValueError if isinstance(error, ValueError) else TypeError
-            raise kind(message) from error
+        """skflows' one validation of ``X`` (:func:`skflows._base.validate_features`)."""
+        return validate_features(self, X, reset=reset)
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):

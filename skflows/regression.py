@@ -3,17 +3,15 @@ flow, for probabilistic regression and neural posterior estimation."""
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
 import torch
-from scipy.stats import norm, qmc
+from scipy.stats import norm
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseFlowEstimator
+from ._base import BaseFlowEstimator, ConditionalDensityMixin
 from .nn import coupling_flow
 from .nn.conditional import BoxBijection, ConditionalDensity
 from .nn.flows import Flow
@@ -57,7 +55,7 @@ def conditional_nll(module: ConditionalDensity, x: torch.Tensor,
     return -module.log_prob(y, x).mean()
 
 
-class FlowRegressor(RegressorMixin, BaseFlowEstimator):
+class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
     """Conditional density estimation of ``y`` given ``X`` with a conditional flow.
 
     A coupling flow on the target whose conditioners also read the (standardised) row
@@ -278,17 +276,10 @@ class FlowRegressor(RegressorMixin, BaseFlowEstimator):
         self.verbose = verbose
         self.warm_start = warm_start
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        tags.target_tags.single_output = True
-        tags.target_tags.multi_output = True
-        # ``score`` is a mean log-likelihood, not R^2: scikit-learn's "score > 0.5 after
-        # training" check does not apply.
-        tags.regressor_tags.poor_score = True
-        return tags
-
     # ------------------------------------------------------------------ fitting
+    def _base_dimension(self) -> int:
+        return self.n_targets_
+
     def _bounds(self, n_targets: int) -> tuple[np.ndarray, np.ndarray] | None:
         """``target_bounds`` as two float64 arrays of shape (n_targets,), or None."""
         if self.target_bounds is None:
@@ -304,12 +295,6 @@ class FlowRegressor(RegressorMixin, BaseFlowEstimator):
             raise ValueError(f"target_bounds needs low < high for every target, got "
                              f"low={low.tolist()}, high={high.tolist()}.")
         return low, high
-
-    def _check_targets(self, Y: np.ndarray) -> np.ndarray:
-        if Y.shape[1] != self.n_targets_:
-            raise ValueError(f"y has {Y.shape[1]} target(s), but {type(self).__name__} was "
-                             f"fitted with {self.n_targets_}.")
-        return Y
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -392,23 +377,7 @@ class FlowRegressor(RegressorMixin, BaseFlowEstimator):
             mean, scale = np.zeros(T.shape[1]), np.ones(T.shape[1])
         self.y_mean_, self.y_scale_ = mean, scale
 
-    def _set_sobol_points(self):
-        """Base points of the deterministic outputs: a scrambled Sobol sequence mapped to
-        ``N(0, I)`` (Owen-scrambled, so the points avoid the cube's faces)."""
-        m = max(0, math.ceil(math.log2(self.n_predict_samples)))
-        sobol = qmc.Sobol(self.n_targets_, scramble=True, seed=self._seed())
-        self._base_points = norm.ppf(sobol.random_base2(m))
-
     # ------------------------------------------------------------------ inference
-    def _validate_pairs(self, X, y):
-        check_is_fitted(self)
-        X, y = self._validate_input(X, reset=False, y=y)
-        return X, self._check_targets(y.reshape(len(y), -1))
-
-    def _validate_x(self, X):
-        check_is_fitted(self)
-        return self._validate_input(X, reset=False)
-
     def log_prob(self, X, y):
         """Conditional log-density ``log p(y | x)`` of each pair, in nats in ``y``'s units.
 
@@ -437,30 +406,6 @@ class FlowRegressor(RegressorMixin, BaseFlowEstimator):
                                axis=1)
         d = X.shape[1]
         return self._batched(lambda p: module.log_prob(p[:, d:], p[:, :d]), pairs)
-
-    def score(self, X, y, sample_weight=None):
-        """Mean conditional log-likelihood ``mean log p(y | x)`` in nats per row (not R²).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the rows in the mean.
-
-        Returns
-        -------
-        float
-            Larger is better; ``GridSearchCV`` selects the best held-out likelihood.
-
-        Raises
-        ------
-        sklearn.exceptions.NotFittedError
-            If the estimator is not fitted.
-        ValueError
-            On invalid input, as :meth:`log_prob`.
-        """
-        return float(np.average(self.log_prob(X, y), weights=sample_weight))
 
     def _from_base(self, X: np.ndarray, Z: np.ndarray, reduce=None) -> np.ndarray:
         """``y = f^{-1}(z_j; x_i)`` for every row ``i`` and base point ``j``, shape
