@@ -442,7 +442,8 @@ class BaseFlowEstimator(BaseEstimator):
 
         Sets ``net_``, ``history_`` (one row per recorded epoch of every fit, with
         ``epoch``, ``stage``, ``phase``, ``train_loss``, ``valid_loss``,
-        ``monitored``, ``duration`` and the estimator's ``_history_keys``) and
+        ``monitored``, ``duration`` (seconds of the epoch), ``train_duration`` (of its
+        training pass alone) and the estimator's ``_history_keys``) and
         ``n_iter_`` (recorded epochs of this fit, all stages). An interrupt
         (``KeyboardInterrupt``) ends the fit with the best weights so far and one
         warning; a run that used its whole epoch budget without early stopping warns
@@ -506,6 +507,7 @@ class BaseFlowEstimator(BaseEstimator):
                             if row.get("held_out") and "valid_loss" in row else None),
              "monitored": float(row["monitored"]) if "monitored" in row else None,
              "duration": float(row["dur"]),
+             "train_duration": float(row["train_dur"]),
              **{key: float(row[key]) if key in row else None for key in keys}}
             for row in net.history
         ]

@@ -38,6 +38,7 @@ like::
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -452,6 +453,24 @@ class _EarlyStopping(EarlyStopping):
             raise
 
 
+class TrainPassTimer(Callback):
+    """Records ``train_dur``: the seconds of an epoch's training pass (its batches'
+    forward, backward and optimizer steps), without the validation or monitoring pass
+    that skorch's ``dur`` also counts. Without validation rows a stage with a metric of
+    its own evaluates it on every training row after the training pass, so the two
+    durations tell the cost of learning from the cost of watching it."""
+
+    def on_epoch_begin(self, net, **kwargs):
+        self._begin = self._end = time.perf_counter()
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            self._end = time.perf_counter()
+
+    def on_epoch_end(self, net, **kwargs):
+        net.history.record("train_dur", self._end - self._begin)
+
+
 class EpochLog(Callback):
     """One plain line per epoch on standard output, for example::
 
@@ -537,7 +556,8 @@ def _stage_callbacks(stage: Stage, config: TrainingConfig, monitor_key: str,
                      held_out: bool):
     callbacks = [("phases", PhaseSchedule(stage.phases(), key=monitor_key, stage=stage.name,
                                           held_out=held_out)),
-                 ("divergence_guard", DivergenceGuard()), *stage.callbacks,
+                 ("divergence_guard", DivergenceGuard()),
+                 ("train_pass_timer", TrainPassTimer()), *stage.callbacks,
                  ("early_stopping", _EarlyStopping(
                      monitor="monitored", patience=config.n_iter_no_change,
                      threshold=config.tol, threshold_mode="abs", load_best=True,
@@ -575,7 +595,8 @@ def train_module(module: torch.nn.Module, stages, data, config: TrainingConfig,
         The fitted net; ``net.module_`` is ``module`` with trained weights and
         ``net.history`` holds one row per recorded epoch with ``stage``, ``phase``,
         ``train_loss``, ``valid_loss`` (the metric on the validation rows),
-        ``monitored`` and ``dur``. ``net.interrupted_`` is True when a
+        ``monitored``, ``dur`` and ``train_dur`` (the training pass alone, see
+        :class:`TrainPassTimer`). ``net.interrupted_`` is True when a
         ``KeyboardInterrupt`` ended the fit early (the remaining stages were skipped
         and the best weights so far kept; ``net.interrupted_at_`` is then the epoch and
         stage it came in); ``net.unconverged_`` names the recorded

@@ -161,9 +161,11 @@ def test_history_rows_say_their_stage_and_phase(name):
     extra = set(type(est)._history_keys)
     for row in est.history_:
         assert set(row) == {"epoch", "stage", "phase", "train_loss", "valid_loss",
-                            "monitored", "duration"} | extra
+                            "monitored", "duration", "train_duration"} | extra
         assert isinstance(row["stage"], str) and isinstance(row["phase"], str)
         assert np.isfinite(row["valid_loss"])
+        # The training pass is part of the epoch: the validation pass comes after it.
+        assert 0 < row["train_duration"] <= row["duration"]
     # Monitored: finite from the first monitored epoch on (M-flow's alternating schedule
     # starts with an unmonitored manifold epoch).
     assert np.isfinite(est.history_[-1]["monitored"])

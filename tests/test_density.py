@@ -260,7 +260,7 @@ def test_history_records_losses():
     assert len(est.history_) == est.n_iter_ == FAST["max_epochs"]
     for row in est.history_:
         assert set(row) == {"epoch", "stage", "phase", "train_loss", "valid_loss",
-                            "monitored", "duration"}
+                            "monitored", "duration", "train_duration"}
         assert row["stage"] == row["phase"] == "train"
         assert np.isfinite(row["train_loss"]) and np.isfinite(row["valid_loss"])
         assert row["monitored"] == row["valid_loss"]
