@@ -520,6 +520,62 @@ def test_start_is_restored_when_no_epoch_beats_it_on_the_validation_rows():
     assert not none.start_restored_
 
 
+def test_a_gain_within_its_standard_error_does_not_replace_the_start():
+    # The restore rule compares the trained mixture with its start on the same
+    # validation rows: it keeps the trained one only if the mean per-row gain exceeds
+    # tol and one standard error of that gain.
+    from sklearn.datasets import make_moons
+    moons, _ = make_moons(300, noise=0.05, random_state=0)
+    params = {**FAST, "n_components": 2, "lr": 1e-2}
+    trained = FlowMixtureClustering(**{**params, "max_epochs": 10}).fit(moons)
+    start = FlowMixtureClustering(**{**params, "lr": 0.0, "max_epochs": 1}).fit(moons)
+    start_state = {k: v.clone() for k, v in start.module_.state_dict().items()}
+    trained_state = {k: v.clone() for k, v in trained.module_.state_dict().items()}
+    gain = trained.score_samples(moons) - start.score_samples(moons)
+    order = np.argsort(gain)
+    assert gain[order[-1]] > 0.1 and gain[order[0]] < -0.01
+    # A clear gain on many rows: the trained mixture is kept (its weights untouched).
+    clear = moons[order[-60:]]
+    assert not trained._restore_start_if_better(clear, start_state)
+    for k, v in trained.module_.state_dict().items():
+        assert torch.equal(v, trained_state[k])
+    # Rows whose gains average above tol but scatter far more widely than that mean
+    # (one standard error exceeds it): the start comes back.
+    best, worst = order[-1], order[0]
+
+    def mean_and_standard_error(r):
+        return gain[r].mean(), gain[r].std(ddof=1) / np.sqrt(len(r))
+
+    rows = next(r for n in range(1, 30) for w in range(1, 30)
+                for r in [np.r_[[best] * w, [worst] * n]]
+                if trained.tol < mean_and_standard_error(r)[0]
+                < mean_and_standard_error(r)[1])
+    noisy_gain = gain[rows]
+    assert noisy_gain.mean() > trained.tol
+    assert noisy_gain.mean() < noisy_gain.std(ddof=1) / np.sqrt(len(rows))
+    assert trained._restore_start_if_better(moons[rows], start_state)
+    np.testing.assert_allclose(trained.score_samples(moons), start.score_samples(moons))
+
+
+def test_start_regularisation_leaves_the_default_only_for_a_clear_gain():
+    # Round Gaussian blobs: no regularisation beats scikit-learn's default reg_covar by
+    # more than the noise of the validation rows, so the default is kept.
+    X, _ = _blobs(300)
+    params = {**FAST, "n_components": 3, "init_params": "gmm", "lr": 0.0, "max_epochs": 1}
+    for seed in range(3):
+        est = FlowMixtureClustering(**{**params, "random_state": seed}).fit(X)
+        assert est.init_reg_covar_ == 1e-6
+    # 15-D clusters of 60 rows (about 54 training rows for 120 covariance entries): the
+    # unregularised covariances overfit their training rows by many nats per
+    # validation row, and a larger reg_covar is chosen.
+    rng = np.random.RandomState(0)
+    labels = np.repeat(np.arange(3), 60)
+    X = rng.randn(180, 15) + 6 * np.eye(3, 15)[labels]
+    for seed in range(2):
+        est = FlowMixtureClustering(**{**params, "random_state": seed}).fit(X)
+        assert est.init_reg_covar_ > 1e-6
+
+
 def test_gmm_start_fits_nearly_singular_data():
     # Low-rank data with constant and sparse binary columns and more features than
     # rows per cluster (as ADBench's arrhythmia): the start's extra candidate used to
