@@ -331,6 +331,19 @@ def _regularised_precisions(covariances: np.ndarray, reg: float) -> np.ndarray:
     return 0.5 * (precisions + np.swapaxes(precisions, 1, 2))
 
 
+def _clear_gain(gain: np.ndarray, tol: float = 0.0) -> bool:
+    """Whether paired per-row gains (one model's log-likelihood minus another's on the
+    same rows) average more than ``tol`` and more than one standard error of their
+    mean: the one-standard-error rule (Breiman et al. 1984, CART, Sec. 3.4.3; Hastie
+    et al. 2009, ESL, Sec. 7.10), which keeps the simpler model unless the other is
+    better by more than the noise of the comparison. Non-finite gains are never clear."""
+    gain = np.asarray(gain, dtype=np.float64)
+    if not np.isfinite(gain).all():
+        return False
+    standard_error = gain.std(ddof=1) / np.sqrt(gain.size) if gain.size > 1 else 0.0
+    return bool(gain.mean() > max(tol, standard_error))
+
+
 def _n_free_parameters(module: nn.Module) -> int:
     """Free parameters of a module; an LU layer's masked triangle entries do not count."""
     total = 0
@@ -728,15 +741,12 @@ class FlowMixtureClustering(DensityScoreMixin, ClusterMixin, DensityMixin, BaseF
         best = candidates[0]
         if len(candidates) > 1:
             # scikit-learn's reg_covar (the first) unless another one beats it on the
-            # validation rows by more than one standard error of the per-row gain: the
-            # one-standard-error rule of the restore (``_restore_start_if_better``),
-            # since a few dozen validation rows rank close regularisations at random
+            # validation rows clearly (``_clear_gain``, the rule of the restore), since
+            # a few dozen validation rows rank close regularisations at random
             # (penguins: 0.1 chosen on 27 rows cost 0.16 nats per held-out row).
             scores = [gm.score_samples(Xv) for gm in candidates]
             top = int(np.argmax([np.mean(v) for v in scores]))
-            gain = scores[top] - scores[0]
-            standard_error = gain.std(ddof=1) / np.sqrt(len(gain)) if len(gain) > 1 else 0.0
-            if not np.isfinite(scores[0]).all() or gain.mean() > standard_error:
+            if not np.isfinite(scores[0]).all() or _clear_gain(scores[top] - scores[0]):
                 best = candidates[top]
         self.init_reg_covar_ = best.reg_covar
         return best
@@ -942,12 +952,10 @@ class FlowMixtureClustering(DensityScoreMixin, ClusterMixin, DensityMixin, BaseF
     def _restore_start_if_better(self, X_valid, start_state) -> bool:
         """Load the initial mixture back unless the trained one beats it on the
         validation rows by more than ``tol`` and by more than one standard error of the
-        per-row gain (the paired log-likelihood differences on the same rows): the
-        one-standard-error rule (Breiman et al. 1984, CART, Sec. 3.4.3; Hastie et al.
-        2009, ESL, Sec. 7.10), which keeps the simpler model (the Gaussian start) unless
-        the flexible one is better by more than the noise of the comparison. On small
-        data a few dozen validation rows cannot tell a real gain from an overfitted
-        epoch (penguins). Returns whether it was restored."""
+        per-row gain (:func:`_clear_gain`): the simpler model (the Gaussian start) stays
+        unless the flexible one is better by more than the noise of the comparison. On
+        small data a few dozen validation rows cannot tell a real gain from an
+        overfitted epoch (penguins). Returns whether it was restored."""
         module = self.module_
 
         def row_log_lik():
@@ -958,9 +966,7 @@ class FlowMixtureClustering(DensityScoreMixin, ClusterMixin, DensityMixin, BaseF
         trained = row_log_lik()
         trained_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
         module.load_state_dict(start_state)
-        gain = trained - row_log_lik()
-        standard_error = gain.std(ddof=1) / np.sqrt(len(gain)) if len(gain) > 1 else 0.0
-        if not np.all(np.isfinite(gain)) or gain.mean() <= max(self.tol, standard_error):
+        if not _clear_gain(trained - row_log_lik(), self.tol):
             return True
         module.load_state_dict(trained_state)
         return False
