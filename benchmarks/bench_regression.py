@@ -105,6 +105,7 @@ class FlowModel:
         self.model = FlowRegressor(
             flow=args.flow, n_layers=args.n_layers, hidden_dims=tuple(args.hidden_dims),
             max_epochs=args.max_epochs, batch_size=args.batch_size, lr=args.lr,
+            weight_decay=args.weight_decay, validation_fraction=args.validation_fraction,
             n_iter_no_change=args.n_iter_no_change, device="cpu", random_state=seed)
 
     def fit(self, X, y):
@@ -381,6 +382,10 @@ def main(argv=None):
     parser.add_argument("--hidden-dims", type=int, nargs="+", default=[128, 128])
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--weight-decay", type=float, default=0.0,
+                        help="FlowRegressor's weight_decay")
+    parser.add_argument("--validation-fraction", type=float, default=0.1,
+                        help="FlowRegressor's validation_fraction (early stopping rows)")
     parser.add_argument("--ngb-estimators", type=int, default=500)
     parser.add_argument("--gp-restarts", type=int, default=2)
     parser.add_argument("--gmm-max-components", type=int, default=8)
