@@ -3,6 +3,7 @@ device and seed handling, the call into the training engine, and batched inferen
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import warnings
 from collections.abc import Callable
@@ -66,6 +67,20 @@ def resolve_device(device) -> str:
 # ---------------------------------------------------------------------- input messages
 #: Columns listed by name in an input error (the rest are counted).
 _LISTED_COLUMNS = 8
+
+
+@contextlib.contextmanager
+def _explained_input_errors(estimator, X):
+    """Re-raise scikit-learn's refusal of ``X`` with the message of
+    :func:`_explain_invalid_input` when it has one (same exception type), else as is."""
+    try:
+        yield
+    except (ValueError, TypeError) as error:
+        message = _explain_invalid_input(estimator, X, error)
+        if message is None:
+            raise
+        kind = ValueError if isinstance(error, ValueError) else TypeError
+        raise kind(message) from error
 
 
 def _explain_invalid_input(estimator, X, error) -> str | None:
@@ -308,17 +323,11 @@ class BaseFlowEstimator(BaseEstimator):
         if isinstance(y, str) and y == "no_validation":
             return validate_features(self, X, reset=reset,
                                      ensure_min_samples=2 if reset else 1)
-        try:
+        with _explained_input_errors(self, X):
             X_valid, y = validate_data(self, X, y, reset=reset,
                                        dtype=[np.float64, np.float32], order="C",
                                        ensure_min_samples=2 if reset else 1,
                                        multi_output=True, y_numeric=True)
-        except (ValueError, TypeError) as error:
-            message = _explain_invalid_input(self, X, error)
-            if message is None:
-                raise
-            kind = ValueError if isinstance(error, ValueError) else TypeError
-            raise kind(message) from error
         return X_valid, np.ascontiguousarray(y, dtype=X_valid.dtype)
 
     def _validate_latent(self, Z, n_columns: int) -> np.ndarray:
@@ -575,15 +584,9 @@ def validate_features(estimator, X, *, reset: bool, ensure_min_samples: int = 1)
     ValueError, TypeError
         scikit-learn's, with the offending columns named where they can be.
     """
-    try:
+    with _explained_input_errors(estimator, X):
         return validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32],
                              order="C", ensure_min_samples=ensure_min_samples)
-    except (ValueError, TypeError) as error:
-        message = _explain_invalid_input(estimator, X, error)
-        if message is None:
-            raise
-        kind = ValueError if isinstance(error, ValueError) else TypeError
-        raise kind(message) from error
 
 
 class ConditionalDensityMixin:
