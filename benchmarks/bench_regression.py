@@ -107,7 +107,8 @@ class FlowModel:
             flow=args.flow, n_layers=args.n_layers, hidden_dims=tuple(args.hidden_dims),
             max_epochs=args.max_epochs, batch_size=args.batch_size, lr=args.lr,
             weight_decay=args.weight_decay, validation_fraction=args.validation_fraction,
-            n_iter_no_change=args.n_iter_no_change, device="cpu", random_state=seed)
+            n_iter_no_change=args.n_iter_no_change, ensemble_size=args.ensemble_size,
+            device="cpu", random_state=seed)
 
     def fit(self, X, y):
         self.model.fit(X, y)
@@ -410,6 +411,9 @@ def main(argv=None):
                         help="FlowRegressor's weight_decay")
     parser.add_argument("--validation-fraction", type=float, default=0.1,
                         help="FlowRegressor's validation_fraction (early stopping rows)")
+    parser.add_argument("--ensemble-size", type=int, default=1,
+                        help="FlowRegressor's ensemble_size (a deep ensemble of that "
+                             "many flows)")
     parser.add_argument("--cv-weight-decays", type=float, nargs="+",
                         default=[0.0, 1e-3, 1e-2, 3e-2],
                         help="flow_cv: the weight_decay values GridSearchCV chooses among")

@@ -142,7 +142,8 @@ def fit_flow_regressor(task, theta, x, args, seed):
 
     model = FlowRegressor(
         flow=args.flow, n_layers=args.n_layers, hidden_dims=tuple(args.hidden_dims),
-        n_bins=args.n_bins, target_bounds=(task.bounds[0], task.bounds[1]),
+        n_bins=args.n_bins, tail_bound=args.tail_bound, conditioner=args.conditioner,
+        target_bounds=(task.bounds[0], task.bounds[1]),
         max_epochs=args.max_epochs, batch_size=args.batch_size, lr=args.lr,
         n_iter_no_change=args.n_iter_no_change, validation_fraction=0.1,
         device="cpu", random_state=seed)
@@ -166,7 +167,8 @@ def _fit_nle(theta, x, args, seed):
 
     model = FlowRegressor(
         flow=args.flow, n_layers=args.n_layers, hidden_dims=tuple(args.hidden_dims),
-        n_bins=args.n_bins, max_epochs=args.max_epochs, batch_size=args.batch_size,
+        n_bins=args.n_bins, tail_bound=args.tail_bound, conditioner=args.conditioner,
+        max_epochs=args.max_epochs, batch_size=args.batch_size,
         lr=args.lr, n_iter_no_change=args.n_iter_no_change, validation_fraction=0.1,
         device="cpu", random_state=seed)
     t0 = time.perf_counter()
@@ -384,6 +386,10 @@ def main(argv=None):
     parser.add_argument("--n-layers", type=int, default=5)
     parser.add_argument("--hidden-dims", type=int, nargs="+", default=[128, 128])
     parser.add_argument("--n-bins", type=int, default=8)
+    parser.add_argument("--tail-bound", type=float, default=5.0)
+    parser.add_argument("--conditioner", default="mlp", choices=["mlp", "residual"],
+                        help="FlowRegressor's conditioner: an MLP, or residual blocks "
+                             "gated by the context")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--nle-walkers", type=int, default=64,

@@ -42,10 +42,11 @@ def fitted_2d():
 
 
 # ------------------------------------------------------------------ normalisation
-@pytest.mark.parametrize("flow", ["nsf", "realnvp"])
-def test_density_integrates_to_one_over_a_1d_target(flow):
+@pytest.mark.parametrize("flow,ensemble_size", [("nsf", 1), ("realnvp", 1), ("nsf", 3)])
+def test_density_integrates_to_one_over_a_1d_target(flow, ensemble_size):
     X, y = heteroscedastic(400)
-    est = FlowRegressor(**{**FAST, "flow": flow, "max_epochs": 10}).fit(X, y)
+    est = FlowRegressor(**{**FAST, "flow": flow, "ensemble_size": ensemble_size,
+                           "max_epochs": 10}).fit(X, y)
     grid = np.linspace(-12, 12, 24001)
     densities = []
     for x in (-0.8, 0.0, 0.5):
@@ -55,10 +56,12 @@ def test_density_integrates_to_one_over_a_1d_target(flow):
     assert not np.allclose(densities[0], densities[2])  # the density depends on x
 
 
-@pytest.mark.parametrize("flow", ["nsf", "realnvp"])
-def test_density_integrates_to_one_over_a_2d_target(flow):
+@pytest.mark.parametrize("flow,conditioner",
+                         [("nsf", "mlp"), ("realnvp", "mlp"), ("nsf", "residual")])
+def test_density_integrates_to_one_over_a_2d_target(flow, conditioner):
     X, Y = two_targets(400)
-    est = FlowRegressor(**{**FAST, "flow": flow, "max_epochs": 5}).fit(X, Y)
+    est = FlowRegressor(**{**FAST, "flow": flow, "conditioner": conditioner,
+                           "max_epochs": 5}).fit(X, Y)
     axis = np.linspace(-9, 9, 361)
     g1, g2 = np.meshgrid(axis, axis, indexing="ij")
     grid = np.column_stack([g1.ravel(), g2.ravel()])
@@ -197,3 +200,64 @@ def test_pickle_round_trip(fitted_1d):
     restored = pickle.loads(pickle.dumps(fitted_1d))
     np.testing.assert_array_equal(restored.log_prob(X, y), fitted_1d.log_prob(X, y))
     np.testing.assert_array_equal(restored.predict(X), fitted_1d.predict(X))
+
+
+# ------------------------------------------------------------------ deep ensembles
+@pytest.fixture(scope="module")
+def ensemble_1d():
+    X, y = heteroscedastic(400)
+    return FlowRegressor(**{**FAST, "max_epochs": 10, "ensemble_size": 3,
+                            "n_predict_samples": 1024}).fit(X, y)
+
+
+def test_ensemble_log_prob_is_the_uniform_mixture_of_distinct_members(ensemble_1d):
+    import torch
+    from skflows.regression import conditional_nll, ensemble_member_nll
+
+    X, y = heteroscedastic(50, seed=3)
+    module = ensemble_1d.module_
+    xt, yt = torch.from_numpy(X), torch.from_numpy(y[:, None])
+    with torch.no_grad():
+        members = module.member_log_prob(yt, xt).numpy()
+        assert members.shape == (3, 50)
+        # Independently initialised and trained: the members differ.
+        assert np.abs(members[0] - members[1]).max() > 1e-3
+        mixture = np.logaddexp.reduce(members, axis=0) - np.log(3)
+        np.testing.assert_allclose(ensemble_1d.log_prob(X, y), mixture, rtol=1e-10)
+        # Jensen: the mixture's NLL is at most the members' mean NLL.
+        assert float(conditional_nll(module, xt, yt)) <= float(
+            ensemble_member_nll(module, xt, yt)) + 1e-12
+        assert float(ensemble_member_nll(module, xt, yt)) == pytest.approx(
+            -members.mean(), rel=1e-10)
+
+
+def test_ensemble_quantiles_solve_the_mixture_cdf_and_match_samples(ensemble_1d):
+    import torch
+
+    X = np.array([[-0.8], [0.0], [0.6]])
+    levels = (0.05, 0.25, 0.5, 0.9)
+    q = ensemble_1d.predict_quantiles(X, levels)
+    assert q.shape == (3, 4) and (np.diff(q, axis=1) > 0).all()
+    module = ensemble_1d.module_
+    with torch.no_grad():
+        for j, level in enumerate(levels):
+            cdf = module.cdf(torch.from_numpy(q[:, j:j + 1]), torch.from_numpy(X)).numpy()
+            np.testing.assert_allclose(cdf, level, atol=1e-9)
+    draws = ensemble_1d.sample_y(X, 20000, random_state=0)
+    width = q[:, -1:] - q[:, :1]
+    assert (np.abs(np.quantile(draws, levels, axis=1).T - q) < 0.04 * width).all()
+    # The mean is the average over the members' (pooled) Sobol images.
+    np.testing.assert_allclose(ensemble_1d.predict(X), draws.mean(axis=1),
+                               atol=0.03 * float(np.ptp(q)))
+
+
+def test_ensemble_draws_use_every_member_and_multi_output_shapes():
+    X, Y = two_targets(300)
+    est = FlowRegressor(**{**FAST, "max_epochs": 5, "ensemble_size": 2}).fit(X, Y)
+    assert est.sample_y(X[:4], 7, random_state=0).shape == (4, 2, 7)
+    assert est.predict_quantiles(X[:4]).shape == (4, 2, 3)
+    assert est.predict(X[:4]).shape == (4, 2)
+    np.testing.assert_array_equal(est.sample_y(X[:2], 5, random_state=1),
+                                  est.sample_y(X[:2], 5, random_state=1))
+    with pytest.raises(ValueError, match="ensemble_size"):
+        est.set_params(warm_start=True, ensemble_size=3).fit(X, Y)

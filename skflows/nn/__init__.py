@@ -7,7 +7,7 @@ layers and flows may be conditional (``context_features > 0``): they then take a
 """
 
 from .base import Transform, component_shape
-from .conditioners import MLP
+from .conditioners import MLP, ResidualMLP
 from .coupling import AffineCoupling, SplineCoupling
 from .flows import Flow, StandardNormal, coupling_flow
 from .linear import BatchedLinear
@@ -15,7 +15,7 @@ from .linear_flows import ActNorm, FixedAffine, LULinear, Permutation
 from .splines import rational_quadratic_spline
 
 __all__ = [
-    "Transform", "component_shape", "MLP", "BatchedLinear", "AffineCoupling",
+    "Transform", "component_shape", "MLP", "ResidualMLP", "BatchedLinear", "AffineCoupling",
     "SplineCoupling", "Flow", "StandardNormal", "coupling_flow", "ActNorm", "FixedAffine",
     "LULinear", "Permutation", "rational_quadratic_spline",
 ]

@@ -10,6 +10,8 @@ and the deterministic inverse used for quantiles.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -154,21 +156,28 @@ class BoxBijection(Transform):
 
 
 class ConditionalDensity(nn.Module):
-    """A conditional flow ``p(y | x)`` with its context standardised inside.
+    """A conditional flow ``p(y | x)`` with its context standardised inside, or a
+    uniform mixture (a deep ensemble) of such flows.
 
     ``log p(y | x) = flow.log_prob(y, context=(x - x_shift) / x_scale)``; the flow's
     first layers may be a :class:`BoxBijection` and a fixed standardisation of ``y``,
-    whose Jacobians it includes, so log-densities are in nats in ``y``'s units.
+    whose Jacobians it includes, so log-densities are in nats in ``y``'s units. With
+    ``n_members = M > 1`` the flow carries ``M`` independently initialised members on
+    its component axis (built with ``n_components=M``, evaluated in one batched pass) and
+    ``p(y | x) = (1 / M) sum_m p_m(y | x)``, the predictive distribution of a deep
+    ensemble (Lakshminarayanan et al. 2017, Sec. 2.4).
 
     Parameters
     ----------
     flow : Flow
         A conditional flow on ``R^{d_y}`` (``context_features = d_x`` before its
-        embedding).
+        embedding); with ``n_members > 1`` built with ``n_components=n_members``.
     x_shift, x_scale : Tensor of shape (d_x,)
         Standardisation of the context.
     box : BoxBijection, optional
         The flow's box bijection, if any: rows outside it get ``log p = -inf``.
+    n_members : int, default=1
+        Members of the ensemble (1: a single flow without a component axis).
 
     References
     ----------
@@ -177,13 +186,21 @@ class ConditionalDensity(nn.Module):
     .. [2] G. Papamakarios, E. Nalisnick, D. J. Rezende, S. Mohamed,
        B. Lakshminarayanan. Normalizing Flows for Probabilistic Modeling and
        Inference. JMLR 22(57), 2021, Sec. 5.1 (conditional flows).
+    .. [3] B. Lakshminarayanan, A. Pritzel, C. Blundell. Simple and Scalable Predictive
+       Uncertainty Estimation using Deep Ensembles. NeurIPS 2017, Sec. 2.4 (members
+       trained independently from random initialisations, predictions combined as a
+       uniform mixture).
     """
 
+    # Class-level default: modules pickled before ensembles existed are single flows.
+    n_members: int = 1
+
     def __init__(self, flow: Flow, x_shift: torch.Tensor, x_scale: torch.Tensor,
-                 box: BoxBijection | None = None):
+                 box: BoxBijection | None = None, n_members: int = 1):
         super().__init__()
         self.flow = flow
         self.box = box
+        self.n_members = int(n_members)
         self.register_buffer("x_shift", torch.as_tensor(x_shift))
         self.register_buffer("x_scale", torch.as_tensor(x_scale))
 
@@ -205,8 +222,45 @@ class ConditionalDensity(nn.Module):
         """
         return (x - self.x_shift) / self.x_scale
 
+    def _lead(self, t: torch.Tensor) -> torch.Tensor:
+        """``t`` of shape (n, d) given the members' leading axis, (M, n, d), if any."""
+        return t if self.n_members == 1 else t.expand(self.n_members, *t.shape)
+
+    def member_log_prob(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Each member's conditional log-density ``log p_m(y | x)``.
+
+        Parameters
+        ----------
+        y : Tensor of shape (n, d_y)
+            Targets.
+        x : Tensor of shape (n, d_x)
+            Conditions (one row per target row, or one row for all).
+
+        Returns
+        -------
+        Tensor of shape (n,), or (n_members, n) with ``n_members > 1``
+            Nats in ``y``'s units; ``-inf`` outside the box.
+
+        Raises
+        ------
+        ValueError
+            If the context does not fit the flow (see :class:`~skflows.nn.Flow`).
+        """
+        if self.box is None:
+            return self.flow.log_prob(self._lead(y), context=self.context(x))
+        inside = self.box.inside(y)
+        middle = torch.where(torch.isfinite(self.box.low) & torch.isfinite(self.box.high),
+                             (self.box.low + self.box.high) / 2,
+                             torch.where(torch.isfinite(self.box.low), self.box.low + 1,
+                                         torch.where(torch.isfinite(self.box.high),
+                                                     self.box.high - 1,
+                                                     torch.zeros_like(self.box.low))))
+        safe = torch.where(inside.unsqueeze(-1), y, middle)
+        log_p = self.flow.log_prob(self._lead(safe), context=self.context(x))
+        return torch.where(inside, log_p, torch.full_like(log_p, -torch.inf))
+
     def log_prob(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Conditional log-density ``log p(y | x)``.
+        """Conditional log-density ``log p(y | x)`` (of the ensemble's mixture).
 
         Parameters
         ----------
@@ -218,25 +272,18 @@ class ConditionalDensity(nn.Module):
         Returns
         -------
         Tensor of shape (n,)
-            Nats in ``y``'s units; ``-inf`` outside the box.
+            Nats in ``y``'s units; ``-inf`` outside the box. With ``n_members = M > 1``,
+            ``logsumexp_m log p_m(y | x) - log M``.
 
         Raises
         ------
         ValueError
             If the context does not fit the flow (see :class:`~skflows.nn.Flow`).
         """
-        if self.box is None:
-            return self.flow.log_prob(y, context=self.context(x))
-        inside = self.box.inside(y)
-        middle = torch.where(torch.isfinite(self.box.low) & torch.isfinite(self.box.high),
-                             (self.box.low + self.box.high) / 2,
-                             torch.where(torch.isfinite(self.box.low), self.box.low + 1,
-                                         torch.where(torch.isfinite(self.box.high),
-                                                     self.box.high - 1,
-                                                     torch.zeros_like(self.box.low))))
-        safe = torch.where(inside.unsqueeze(-1), y, middle)
-        log_p = self.flow.log_prob(safe, context=self.context(x))
-        return torch.where(inside, log_p, torch.full_like(log_p, -torch.inf))
+        log_p = self.member_log_prob(y, x)
+        if self.n_members == 1:
+            return log_p
+        return torch.logsumexp(log_p, dim=0) - math.log(self.n_members)
 
     def from_base(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The deterministic map behind quantiles and means, ``y = f^{-1}(z; x)``.
@@ -250,19 +297,51 @@ class ConditionalDensity(nn.Module):
 
         Returns
         -------
-        Tensor of shape (n, d_y)
-            Targets in ``y``'s units.
+        Tensor of shape (n, d_y), or (n_members, n, d_y) with ``n_members > 1``
+            Targets in ``y``'s units (member ``m``'s image of each point).
 
         Raises
         ------
         ValueError
             If the context does not fit the flow (see :class:`~skflows.nn.Flow`).
         """
-        return self.flow.inverse(z, context=self.context(x))[0]
+        return self.flow.inverse(self._lead(z), context=self.context(x))[0]
+
+    def cdf(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Conditional distribution function of a one-dimensional target.
+
+        ``F(y | x) = (1 / M) sum_m Phi(f_m(y; x))``: every layer of a one-dimensional
+        flow is increasing, so each member's is the normal one of its latent.
+
+        Parameters
+        ----------
+        y : Tensor of shape (n, 1)
+            Targets inside the box.
+        x : Tensor of shape (n, d_x)
+            Conditions.
+
+        Returns
+        -------
+        Tensor of shape (n,)
+            Probabilities in [0, 1].
+
+        Raises
+        ------
+        ValueError
+            If the target is not one-dimensional or the context does not fit the flow.
+        """
+        if y.shape[-1] != 1:
+            raise ValueError(f"cdf() needs a one-dimensional target, got {y.shape[-1]}.")
+        z = self.flow(self._lead(y), context=self.context(x))[0][..., 0]
+        p = torch.special.ndtr(z)
+        return p if self.n_members == 1 else p.mean(0)
 
     def sample(self, n_samples: int, x: torch.Tensor,
                generator: torch.Generator | None = None) -> torch.Tensor:
         """Draws of ``y`` for each row of ``x``, all rows in one batched pass.
+
+        With ``n_members > 1`` every draw comes from a member chosen uniformly at random
+        (all members map their own base draws in one pass; each draw keeps one).
 
         Parameters
         ----------
@@ -282,4 +361,11 @@ class ConditionalDensity(nn.Module):
         ValueError
             If the context does not fit the flow (see :class:`~skflows.nn.Flow`).
         """
-        return self.flow.sample(n_samples, context=self.context(x), generator=generator)
+        if self.n_members == 1:
+            return self.flow.sample(n_samples, context=self.context(x), generator=generator)
+        draws = self.flow.sample(n_samples, context=self.context(x), generator=generator,
+                                 batch_shape=(self.n_members,))  # (M, m, n_samples, d)
+        member = torch.randint(self.n_members, draws.shape[1:3], generator=generator,
+                               device=draws.device)
+        index = member[None, ..., None].expand(1, *draws.shape[1:])
+        return torch.gather(draws, 0, index)[0]

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import torch
 
 from .base import Transform, _check_context, _check_features, _check_int
-from .conditioners import MLP
+from .conditioners import MLP, ResidualMLP
 from .splines import rational_quadratic_spline
 
 __all__ = ["AffineCoupling", "SplineCoupling"]
@@ -32,20 +32,25 @@ class _Coupling(Transform):
     context_features: int = 0
 
     def __init__(self, n_features: int, hidden_dims: Sequence[int], n_components: int | None,
-                 context_features: int = 0):
+                 context_features: int = 0, conditioner: str = "mlp"):
         super().__init__()
         self.n_features = n_features
         self.n_identity = n_features // 2
         self.n_transformed = n_features - self.n_identity
         self.context_features = _check_int(context_features, "context_features", 0)
-        self.conditioner = MLP(self.n_identity + self.context_features,
-                               self.n_transformed * self.n_params, hidden_dims, n_components)
+        n_in, n_out = self.n_identity + self.context_features, self.n_transformed * self.n_params
+        if conditioner == "mlp":
+            self.conditioner = MLP(n_in, n_out, hidden_dims, n_components)
+        elif conditioner == "residual":
+            self.conditioner = ResidualMLP(n_in, n_out, hidden_dims, self.context_features,
+                                           n_components)
+        else:
+            raise ValueError(f"conditioner must be 'mlp' or 'residual', got {conditioner!r}.")
 
     def _params(self, x_id: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         if context is not None:
             context = context.expand(*x_id.shape[:-1], context.shape[-1])
-            x_id = torch.cat([x_id, context], dim=-1)
-        out = self.conditioner(x_id)
+        out = self.conditioner(x_id, context)
         return out.reshape(*out.shape[:-1], self.n_transformed, self.n_params)
 
     def _elementwise(self, x: torch.Tensor, params: torch.Tensor, inverse: bool):
@@ -153,11 +158,16 @@ class AffineCoupling(_Coupling):
     context_features : int, default=0
         Width of the context vector the conditioner also reads (0: unconditional, and
         then the layer and its parameter shapes are exactly the unconditional ones).
+    conditioner : {"mlp", "residual"}, default="mlp"
+        :class:`~skflows.nn.MLP` of ``[x_A, context]``, or
+        :class:`~skflows.nn.ResidualMLP` (one block per ``hidden_dims`` entry, all
+        equal; the context also gates every block).
 
     Raises
     ------
     ValueError
-        If ``context_features`` is not an int ``>= 0``.
+        If ``context_features`` is not an int ``>= 0``, for an unknown
+        ``conditioner``, or for a residual one with unequal ``hidden_dims``.
 
     References
     ----------
@@ -181,8 +191,8 @@ class AffineCoupling(_Coupling):
 
     def __init__(self, n_features: int, hidden_dims: Sequence[int] = (64, 64),
                  n_components: int | None = None, scale_bound: float = 2.0,
-                 context_features: int = 0):
-        super().__init__(n_features, hidden_dims, n_components, context_features)
+                 context_features: int = 0, conditioner: str = "mlp"):
+        super().__init__(n_features, hidden_dims, n_components, context_features, conditioner)
         self.scale_bound = float(scale_bound)
 
     def _elementwise(self, x, params, inverse):
@@ -221,11 +231,16 @@ class SplineCoupling(_Coupling):
     context_features : int, default=0
         Width of the context vector the conditioner also reads (0: unconditional, and
         then the layer and its parameter shapes are exactly the unconditional ones).
+    conditioner : {"mlp", "residual"}, default="mlp"
+        :class:`~skflows.nn.MLP` of ``[x_A, context]``, or
+        :class:`~skflows.nn.ResidualMLP` (one block per ``hidden_dims`` entry, all
+        equal; the context also gates every block).
 
     Raises
     ------
     ValueError
-        If ``context_features`` is not an int ``>= 0``.
+        If ``context_features`` is not an int ``>= 0``, for an unknown
+        ``conditioner``, or for a residual one with unequal ``hidden_dims``.
 
     References
     ----------
@@ -246,9 +261,9 @@ class SplineCoupling(_Coupling):
 
     def __init__(self, n_features: int, hidden_dims: Sequence[int] = (64, 64), n_bins: int = 8,
                  tail_bound: float = 5.0, n_components: int | None = None,
-                 context_features: int = 0):
+                 context_features: int = 0, conditioner: str = "mlp"):
         self.n_params = 3 * n_bins - 1
-        super().__init__(n_features, hidden_dims, n_components, context_features)
+        super().__init__(n_features, hidden_dims, n_components, context_features, conditioner)
         self.n_bins = n_bins
         self.tail_bound = float(tail_bound)
         width = hidden_dims[-1] if len(hidden_dims) else \

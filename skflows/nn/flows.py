@@ -466,6 +466,7 @@ def coupling_flow(
     generator: torch.Generator | None = None,
     context_features: int = 0,
     context_embedding: Sequence[int] | nn.Module | None = None,
+    conditioner: str = "mlp",
 ) -> Flow:
     """Build a coupling flow: ``n_layers`` x (mixing layer, coupling layer).
 
@@ -512,6 +513,10 @@ def coupling_flow(
         ``out_features``. The couplings then read ``e`` (``out_features``) context
         features. With ``n_components`` the embedding is shared by the components.
         None passes the raw context to every coupling.
+    conditioner : {"mlp", "residual"}, default="mlp"
+        Each coupling's network: an :class:`~skflows.nn.MLP` of ``[x_A, c]``, or a
+        :class:`~skflows.nn.ResidualMLP` with one block per ``hidden_dims`` entry (all
+        equal), whose blocks the context also gates.
 
     Returns
     -------
@@ -524,7 +529,8 @@ def coupling_flow(
     ------
     ValueError
         If ``n_features`` is not an int ``>= 1``, ``context_features`` not an int
-        ``>= 0``, for an unknown ``transform`` or ``permutation``, or for a
+        ``>= 0``, for an unknown ``transform``, ``permutation`` or ``conditioner``
+        (or a residual one with unequal ``hidden_dims``), or for a
         ``context_embedding`` without a context (``context_features=0``), with
         non-positive widths, or whose ``in_features`` differs from ``context_features``.
 
@@ -561,16 +567,18 @@ def coupling_flow(
     context_features = _check_int(context_features, "context_features", 0)
     if transform not in ("nsf", "realnvp"):
         raise ValueError(f"unknown transform {transform!r}")
+    if conditioner not in ("mlp", "residual"):
+        raise ValueError(f"conditioner must be 'mlp' or 'residual', got {conditioner!r}.")
     embedding = _context_embedding(context_embedding, context_features)
     coupling_context = context_features if embedding is None else embedding.out_features
 
     def coupling(n_features):
         if transform == "nsf":
             return SplineCoupling(n_features, hidden_dims, n_bins, tail_bound, n_components,
-                                  context_features=coupling_context)
+                                  context_features=coupling_context, conditioner=conditioner)
         if transform == "realnvp":
             return AffineCoupling(n_features, hidden_dims, n_components,
-                                  context_features=coupling_context)
+                                  context_features=coupling_context, conditioner=conditioner)
         raise ValueError(f"unknown transform {transform!r}")
 
     transforms = stack_couplings(n_features, n_layers, coupling, permutation=permutation,

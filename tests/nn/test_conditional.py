@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from skflows.nn import AffineCoupling, Flow, SplineCoupling, StandardNormal, coupling_flow
+from skflows.nn import (AffineCoupling, Flow, ResidualMLP, SplineCoupling, StandardNormal,
+                        coupling_flow)
 
 C = 2  # context width
 
@@ -31,19 +32,29 @@ COUPLINGS = {
     "affine": lambda d, K, c: AffineCoupling(d, (8,), n_components=K, context_features=c),
     "spline": lambda d, K, c: SplineCoupling(d, (8,), n_bins=5, tail_bound=3.0,
                                              n_components=K, context_features=c),
+    "affine-residual": lambda d, K, c: AffineCoupling(d, (8, 8), n_components=K,
+                                                      context_features=c,
+                                                      conditioner="residual"),
+    "spline-residual": lambda d, K, c: SplineCoupling(d, (8, 8), n_bins=5, tail_bound=3.0,
+                                                      n_components=K, context_features=c,
+                                                      conditioner="residual"),
 }
 
 
 def _flow(d, transform, embedding, K=None, permutation="lu", scale=0.3, seed=0):
     torch.manual_seed(seed)  # layer initialisation draws from the global generator
-    flow = coupling_flow(d, transform=transform, n_layers=3, hidden_dims=(8,), n_bins=5,
-                         tail_bound=3.0, permutation=permutation, n_components=K,
+    conditioner = "residual" if transform.endswith("-residual") else "mlp"
+    flow = coupling_flow(d, transform=transform.removesuffix("-residual"), n_layers=3,
+                         hidden_dims=(8,), n_bins=5, tail_bound=3.0,
+                         permutation=permutation, n_components=K,
                          generator=torch.Generator().manual_seed(seed),
-                         context_features=C, context_embedding=embedding).double()
+                         context_features=C, context_embedding=embedding,
+                         conditioner=conditioner).double()
     return _perturb(flow, scale, seed).eval()
 
 
-FLOWS = [("nsf", None), ("nsf", (6, 3)), ("realnvp", None), ("realnvp", (3,))]
+FLOWS = [("nsf", None), ("nsf", (6, 3)), ("realnvp", None), ("realnvp", (3,)),
+         ("nsf-residual", None), ("realnvp-residual", (3,))]
 FLOW_IDS = [f"{t}-{'emb' if e else 'raw'}" for t, e in FLOWS]
 
 
@@ -342,3 +353,65 @@ def test_clear_errors_for_a_missing_or_malformed_context():
     with pytest.raises(ValueError, match="share one context_features"):
         Flow([AffineCoupling(2, (4,), context_features=3),
               AffineCoupling(2, (4,), context_features=2)], StandardNormal(2))
+
+
+# ------------------------------------------------------------------ residual conditioner
+
+@pytest.mark.parametrize("K", [None, 3])
+def test_residual_conditioner_starts_at_zero_and_the_context_gates_every_block(K):
+    torch.manual_seed(0)
+    net = ResidualMLP(2 + C, 5, (8, 8), context_features=C, n_components=K).double()
+    lead = () if K is None else (K,)
+    x, context = _randn(*lead, 6, 2), _randn(*lead, 6, C, seed=1)
+    assert torch.equal(net(x, context), torch.zeros(*lead, 6, 5, dtype=torch.float64))
+    _perturb(net)
+    out = net(x, context)
+    assert out.shape == (*lead, 6, 5)
+    # Rows are independent, and the context changes the output.
+    torch.testing.assert_close(net(x[..., :1, :], context[..., :1, :]), out[..., :1, :])
+    assert (net(x, context + 1.0) - out).abs().min() > 1e-8
+    # Every block's gate is a function of the context: silencing one gate's weights
+    # (gate = sigmoid(bias), the same for every context) changes the output.
+    with torch.no_grad():
+        net.gates[1].weight.zero_()
+    assert (net(x, context) - out).abs().max() > 1e-6
+    if K is not None:  # components have their own weights
+        assert not torch.allclose(out[0], out[1])
+
+
+def test_residual_conditioner_without_context_is_a_plain_residual_network():
+    torch.manual_seed(0)
+    net = _perturb(ResidualMLP(3, 4, (8,)).double())
+    x = _randn(5, 3)
+    h = net.input(x)
+    h = h + net.branch_out[0](torch.relu(net.hidden[0](torch.relu(h))))
+    torch.testing.assert_close(net(x), net.output(torch.relu(h)))
+    assert net.gates is None
+
+
+def test_residual_conditioner_errors():
+    with pytest.raises(ValueError, match="one width"):
+        ResidualMLP(3, 4, (8, 16))
+    with pytest.raises(ValueError, match="one width"):
+        ResidualMLP(3, 4, ())
+    with pytest.raises(ValueError, match="context_features"):
+        ResidualMLP(3, 4, (8,), context_features=4)
+    with pytest.raises(ValueError, match="exactly when"):
+        ResidualMLP(3, 4, (8,), context_features=1)(_randn(2, 2).float())
+    with pytest.raises(ValueError, match="exactly when"):
+        ResidualMLP(3, 4, (8,))(_randn(2, 3).float(), _randn(2, 1).float())
+    with pytest.raises(ValueError, match="conditioner must be"):
+        coupling_flow(2, conditioner="resnet")
+    with pytest.raises(ValueError, match="conditioner must be"):
+        SplineCoupling(2, (8,), conditioner="resnet")
+    with pytest.raises(ValueError, match="one width"):
+        coupling_flow(2, hidden_dims=(8, 4), conditioner="residual", context_features=1)
+
+
+def test_residual_couplings_start_as_the_identity():
+    x, context = _randn(7, 3).float(), _randn(7, C, seed=1).float()
+    for name in ("affine-residual", "spline-residual"):
+        layer = COUPLINGS[name](3, None, C)
+        y, log_det = layer(x, context=context)
+        torch.testing.assert_close(y, x)
+        torch.testing.assert_close(log_det, torch.zeros(7))
