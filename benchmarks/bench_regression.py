@@ -108,7 +108,7 @@ class FlowModel:
             max_epochs=args.max_epochs, batch_size=args.batch_size, lr=args.lr,
             weight_decay=args.weight_decay, validation_fraction=args.validation_fraction,
             n_iter_no_change=args.n_iter_no_change, ensemble_size=args.ensemble_size,
-            device="cpu", random_state=seed)
+            calibration=args.calibration, device="cpu", random_state=seed)
 
     def fit(self, X, y):
         self.model.fit(X, y)
@@ -121,7 +121,8 @@ class FlowModel:
         return self.model.predict_interval(X, coverage=coverage)
 
     def note(self):
-        return f"{self.model.n_iter_} epochs"
+        t = getattr(self.model, "temperature_", 1.0)
+        return f"{self.model.n_iter_} epochs" + (f", temperature {t:.3f}" if t != 1.0 else "")
 
 
 class FlowCVModel(FlowModel):
@@ -414,6 +415,9 @@ def main(argv=None):
     parser.add_argument("--ensemble-size", type=int, default=1,
                         help="FlowRegressor's ensemble_size (a deep ensemble of that "
                              "many flows)")
+    parser.add_argument("--calibration", default=None, choices=["temperature"],
+                        help="FlowRegressor's calibration (temperature: the base scale "
+                             "that maximises the validation rows' likelihood)")
     parser.add_argument("--cv-weight-decays", type=float, nargs="+",
                         default=[0.0, 1e-3, 1e-2, 3e-2],
                         help="flow_cv: the weight_decay values GridSearchCV chooses among")

@@ -601,6 +601,9 @@ def train_module(module: torch.nn.Module, stages, data, config: TrainingConfig,
         and the best weights so far kept; ``net.interrupted_at_`` is then the epoch and
         stage it came in); ``net.unconverged_`` names the recorded
         stages that used their whole epoch budget without early stopping.
+        ``net.validation_rows_`` holds the positions of the last stage's validation
+        rows among that stage's rows (None without validation rows), for estimators
+        that calibrate on held-out rows after training.
 
     Raises
     ------
@@ -624,11 +627,13 @@ def train_module(module: torch.nn.Module, stages, data, config: TrainingConfig,
         net.initialize()
     net.interrupted_, net.interrupted_at_ = False, None
     net.unconverged_ = []
+    net.validation_rows_ = None
     try:
         for stage in stages:
             rows = dataset if stage.rows is None else dataset.subset(stage.rows)
             fraction = config.validation_fraction if stage.validation else 0.0
             train_index, valid_index = _split_indices(len(rows), fraction, rng)
+            net.validation_rows_ = valid_index
             phases = stage.phases()
             if train_index is not None:
                 split = _IndexSplit(train_index, valid_index)

@@ -7,6 +7,8 @@ import numbers
 
 import numpy as np
 import torch
+from scipy.optimize import minimize_scalar
+from scipy.special import logsumexp
 from scipy.stats import norm
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -164,6 +166,14 @@ class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
         ``ensemble_size`` times the computation. Early stopping watches the mixture's
         validation NLL; ``log_prob`` is the mixture's, ``sample_y`` draws each sample
         from a member chosen at random, quantiles are those of the mixture.
+    calibration : {None, "temperature"}, default=None
+        ``"temperature"``: after training, scale the base distribution to
+        ``N(0, t^2 I)`` with the ``t`` that maximises the likelihood of the validation
+        rows (one scalar for all members; the post-hoc temperature scaling of Guo et al.
+        2017, Sec. 4.2, applied to a flow's latent, whose sampling temperature Kingma &
+        Dhariwal 2018 introduced). A flow that ends overconfident (``t > 1``) gets wider
+        intervals and a higher held-out likelihood; the result stays a normalised
+        density, and every method uses it. Needs ``validation_fraction > 0``.
     max_epochs : int, default=100
         Maximum number of passes over the training data.
     batch_size : int, default=256
@@ -214,6 +224,8 @@ class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
         The private training net.
     module_ : skflows.nn.conditional.ConditionalDensity
         The trained conditional flow (in the units of ``X`` and ``y``).
+    temperature_ : float
+        Scale of the base distribution (1 unless ``calibration="temperature"``).
 
     See Also
     --------
@@ -246,6 +258,15 @@ class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
        NeurIPS 2019.
     .. [5] J.-M. Lueckmann, J. Boelts, D. Greenberg, P. Goncalves, J. Macke.
        Benchmarking Simulation-Based Inference. AISTATS 2021.
+    .. [6] B. Lakshminarayanan, A. Pritzel, C. Blundell. Simple and Scalable Predictive
+       Uncertainty Estimation using Deep Ensembles. NeurIPS 2017, Sec. 2.4
+       (``ensemble_size``).
+    .. [7] C. Guo, G. Pleiss, Y. Sun, K. Q. Weinberger. On Calibration of Modern Neural
+       Networks. ICML 2017, Sec. 4.2 (temperature scaling, one scalar fitted by the
+       likelihood of held-out rows; ``calibration="temperature"``).
+    .. [8] D. P. Kingma, P. Dhariwal. Glow: Generative Flow with Invertible 1x1
+       Convolutions. NeurIPS 2018, Sec. 5 (the temperature of a flow's base
+       distribution).
 
     Examples
     --------
@@ -277,6 +298,7 @@ class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
         "n_predict_samples": [Interval(numbers.Integral, 1, None, closed="left")],
         "conditioner": [StrOptions({"mlp", "residual"})],
         "ensemble_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "calibration": [StrOptions({"temperature"}), None],
     }
 
     def __init__(
@@ -293,6 +315,7 @@ class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
         n_predict_samples=256,
         conditioner="mlp",
         ensemble_size=1,
+        calibration=None,
         *,
         max_epochs=100,
         batch_size=256,
@@ -319,6 +342,7 @@ class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
         self.n_predict_samples = n_predict_samples
         self.conditioner = conditioner
         self.ensemble_size = ensemble_size
+        self.calibration = calibration
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -402,6 +426,9 @@ class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
             self._set_sobol_points()
         d_x, d_y = X.shape[1], self.n_targets_
         members = self.ensemble_size
+        if self.calibration is not None and not self.validation_fraction > 0:
+            raise ValueError("calibration='temperature' fits the temperature on the "
+                             "validation rows: set validation_fraction > 0.")
         if warm and getattr(self.module_, "n_members", 1) != members:
             raise ValueError(f"warm_start cannot change ensemble_size (fitted with "
                              f"{self.module_.n_members}, now {members}); refit with "
@@ -424,8 +451,43 @@ class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
 
         stages = (conditional_nll if members == 1 else
                   Stage(ensemble_member_nll, metric=conditional_nll, name="train"))
+        if warm:
+            self.module_.temperature = 1.0  # training sees the untempered flow
         self._train(build, stages, {"x": X, "y": Y})
+        if self.calibration == "temperature":
+            rows = self.net_.validation_rows_
+            self.module_.temperature = self._fit_temperature(X[rows], Y[rows])
+        self.temperature_ = float(self.module_.temperature)
         return self
+
+    def _fit_temperature(self, X: np.ndarray, Y: np.ndarray) -> float:
+        """The base scale ``t`` that maximises the mean log-likelihood of ``(X, Y)``:
+        ``log p = logsumexp_m [log N(z_m / t) - d log t + log_det_m] - log M`` from the
+        untempered latents, over ``log t`` in ``[log 0.05, log 20]`` (bounded Brent)."""
+        module = self.module_
+        d, n_members = Y.shape[1], module.n_members
+        dtype = np.dtype(self._compute_dtype)
+        pairs = np.concatenate([X.astype(dtype, copy=False), Y.astype(dtype, copy=False)],
+                               axis=1)
+        n_x = X.shape[1]
+
+        def stats(p):
+            z, log_det = module.latent(p[:, n_x:], p[:, :n_x])
+            out = torch.stack([(z.double() ** 2).sum(-1), log_det.double()], dim=-1)
+            return out if n_members == 1 else out.transpose(0, 1)  # (rows, M, 2)
+
+        module.temperature = 1.0
+        s = self._batched(stats, pairs).reshape(len(Y), n_members, 2)
+        sq, log_det = s[..., 0], s[..., 1]
+
+        def nll(log_t):
+            log_p = (-0.5 * sq * np.exp(-2 * log_t) - d * log_t + log_det
+                     - 0.5 * d * np.log(2 * np.pi))
+            return -np.mean(logsumexp(log_p, axis=1) - np.log(n_members))
+
+        result = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded",
+                                 options={"xatol": 1e-8})
+        return float(np.exp(result.x))
 
     def _set_target_standardization(self, X, Y, box):
         """``x_mean_``, ``x_scale_``, and ``y_mean_``, ``y_scale_`` of the targets after the

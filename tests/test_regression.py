@@ -261,3 +261,51 @@ def test_ensemble_draws_use_every_member_and_multi_output_shapes():
                                   est.sample_y(X[:2], 5, random_state=1))
     with pytest.raises(ValueError, match="ensemble_size"):
         est.set_params(warm_start=True, ensemble_size=3).fit(X, Y)
+
+
+# ------------------------------------------------------------------ temperature
+@pytest.mark.parametrize("ensemble_size", [1, 2])
+def test_temperature_maximises_the_validation_likelihood(ensemble_size):
+    X, y = heteroscedastic(300)
+    est = FlowRegressor(**{**FAST, "max_epochs": 8, "ensemble_size": ensemble_size,
+                           "calibration": "temperature"}).fit(X, y)
+    rows = est.net_.validation_rows_
+    assert len(rows) == 30 and est.temperature_ == est.module_.temperature != 1.0
+    best = est.score(X[rows], y[rows])
+    t = est.temperature_
+    for factor in (0.97, 1.03):
+        est.module_.temperature = t * factor
+        assert est.score(X[rows], y[rows]) < best
+    est.module_.temperature = t
+    # An untempered refit of the same settings has the same weights: only t differs.
+    plain = FlowRegressor(**{**FAST, "max_epochs": 8, "ensemble_size": ensemble_size}
+                          ).fit(X, y)
+    assert plain.temperature_ == 1.0
+    plain.module_.temperature = t
+    np.testing.assert_allclose(plain.log_prob(X, y), est.log_prob(X, y), rtol=1e-10)
+
+
+def test_a_tempered_flow_is_still_a_normalised_density_with_matching_quantiles(fitted_1d):
+    import copy
+
+    est = copy.deepcopy(fitted_1d)
+    est.module_.temperature = 1.7
+    grid = np.linspace(-20, 20, 40001)
+    x = np.full((len(grid), 1), 0.3)
+    assert np.trapezoid(np.exp(est.log_prob(x, grid)), grid) == pytest.approx(1.0, abs=2e-3)
+    q = est.predict_quantiles([[0.3]], (0.05, 0.5, 0.95))[0]
+    cdf = np.cumsum(np.exp(est.log_prob(x, grid))) * (grid[1] - grid[0])
+    np.testing.assert_allclose(np.interp(q, grid, cdf), (0.05, 0.5, 0.95), atol=3e-3)
+    draws = est.sample_y([[0.3]], 20000, random_state=0)[0]
+    np.testing.assert_allclose(np.quantile(draws, (0.05, 0.5, 0.95)), q,
+                               atol=0.03 * (q[2] - q[0]))
+    # Wider than the untempered flow's interval, around the same median.
+    q1 = fitted_1d.predict_quantiles([[0.3]], (0.05, 0.5, 0.95))[0]
+    assert q[2] - q[0] > 1.3 * (q1[2] - q1[0])
+
+
+def test_temperature_needs_validation_rows():
+    X, y = heteroscedastic(50)
+    with pytest.raises(ValueError, match="validation_fraction > 0"):
+        FlowRegressor(**{**FAST, "calibration": "temperature",
+                         "validation_fraction": 0.0}).fit(X, y)

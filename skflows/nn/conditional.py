@@ -179,6 +179,13 @@ class ConditionalDensity(nn.Module):
     n_members : int, default=1
         Members of the ensemble (1: a single flow without a component axis).
 
+    Attributes
+    ----------
+    temperature : float
+        Scale ``t`` of the base distribution, ``N(0, t^2 I)`` in place of ``N(0, I)``
+        (1 while training; a calibration may set it afterwards). Every method uses it:
+        ``log p_m(y | x) = log N(f_m(y; x) / t; 0, I) - d log t + log |det J_f_m|``.
+
     References
     ----------
     .. [1] C. Winkler, D. Worrall, E. Hoogeboom, M. Welling. Learning Likelihoods with
@@ -192,8 +199,10 @@ class ConditionalDensity(nn.Module):
        uniform mixture).
     """
 
-    # Class-level default: modules pickled before ensembles existed are single flows.
+    # Class-level defaults: modules pickled before ensembles and temperatures existed
+    # are single flows with the untempered base.
     n_members: int = 1
+    temperature: float = 1.0
 
     def __init__(self, flow: Flow, x_shift: torch.Tensor, x_scale: torch.Tensor,
                  box: BoxBijection | None = None, n_members: int = 1):
@@ -247,7 +256,7 @@ class ConditionalDensity(nn.Module):
             If the context does not fit the flow (see :class:`~skflows.nn.Flow`).
         """
         if self.box is None:
-            return self.flow.log_prob(self._lead(y), context=self.context(x))
+            return self._log_prob(self._lead(y), x)
         inside = self.box.inside(y)
         middle = torch.where(torch.isfinite(self.box.low) & torch.isfinite(self.box.high),
                              (self.box.low + self.box.high) / 2,
@@ -256,8 +265,39 @@ class ConditionalDensity(nn.Module):
                                                      self.box.high - 1,
                                                      torch.zeros_like(self.box.low))))
         safe = torch.where(inside.unsqueeze(-1), y, middle)
-        log_p = self.flow.log_prob(self._lead(safe), context=self.context(x))
+        log_p = self._log_prob(self._lead(safe), x)
         return torch.where(inside, log_p, torch.full_like(log_p, -torch.inf))
+
+    def _log_prob(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The flow's log-density under the tempered base distribution."""
+        t = self.temperature
+        if t == 1.0:
+            return self.flow.log_prob(y, context=self.context(x))
+        z, log_det = self.flow(y, context=self.context(x))
+        return self.flow.base.log_prob(z / t) + log_det - z.shape[-1] * math.log(t)
+
+    def latent(self, y: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each member's untempered latent ``f_m(y; x)`` and ``log |det J_f_m|``.
+
+        Parameters
+        ----------
+        y : Tensor of shape (n, d_y)
+            Targets inside the box.
+        x : Tensor of shape (n, d_x)
+            Conditions.
+
+        Returns
+        -------
+        z : Tensor of shape (n, d_y), or (n_members, n, d_y) with ``n_members > 1``
+        log_det_jacobian : Tensor of shape (n,), or (n_members, n)
+            Nats.
+
+        Raises
+        ------
+        ValueError
+            If the context does not fit the flow (see :class:`~skflows.nn.Flow`).
+        """
+        return self.flow(self._lead(y), context=self.context(x))
 
     def log_prob(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Conditional log-density ``log p(y | x)`` (of the ensemble's mixture).
@@ -286,7 +326,8 @@ class ConditionalDensity(nn.Module):
         return torch.logsumexp(log_p, dim=0) - math.log(self.n_members)
 
     def from_base(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """The deterministic map behind quantiles and means, ``y = f^{-1}(z; x)``.
+        """The deterministic map behind quantiles and means, ``y = f^{-1}(t z; x)``
+        (``t`` the temperature).
 
         Parameters
         ----------
@@ -305,13 +346,14 @@ class ConditionalDensity(nn.Module):
         ValueError
             If the context does not fit the flow (see :class:`~skflows.nn.Flow`).
         """
-        return self.flow.inverse(self._lead(z), context=self.context(x))[0]
+        return self.flow.inverse(self._lead(z) * self.temperature, context=self.context(x))[0]
 
     def cdf(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Conditional distribution function of a one-dimensional target.
 
-        ``F(y | x) = (1 / M) sum_m Phi(f_m(y; x))``: every layer of a one-dimensional
-        flow is increasing, so each member's is the normal one of its latent.
+        ``F(y | x) = (1 / M) sum_m Phi(f_m(y; x) / t)`` (``t`` the temperature): every
+        layer of a one-dimensional flow is increasing, so each member's is the normal
+        one of its latent.
 
         Parameters
         ----------
@@ -333,7 +375,7 @@ class ConditionalDensity(nn.Module):
         if y.shape[-1] != 1:
             raise ValueError(f"cdf() needs a one-dimensional target, got {y.shape[-1]}.")
         z = self.flow(self._lead(y), context=self.context(x))[0][..., 0]
-        p = torch.special.ndtr(z)
+        p = torch.special.ndtr(z / self.temperature)
         return p if self.n_members == 1 else p.mean(0)
 
     def sample(self, n_samples: int, x: torch.Tensor,
@@ -361,10 +403,12 @@ class ConditionalDensity(nn.Module):
         ValueError
             If the context does not fit the flow (see :class:`~skflows.nn.Flow`).
         """
+        t = self.temperature
         if self.n_members == 1:
-            return self.flow.sample(n_samples, context=self.context(x), generator=generator)
+            return self.flow.sample(n_samples, context=self.context(x), generator=generator,
+                                    temperature=t)
         draws = self.flow.sample(n_samples, context=self.context(x), generator=generator,
-                                 batch_shape=(self.n_members,))  # (M, m, n_samples, d)
+                                 batch_shape=(self.n_members,), temperature=t)
         member = torch.randint(self.n_members, draws.shape[1:3], generator=generator,
                                device=draws.device)
         index = member[None, ..., None].expand(1, *draws.shape[1:])

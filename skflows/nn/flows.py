@@ -327,7 +327,7 @@ class Flow(nn.Module):
 
     def sample(self, n_samples: int, *, context: torch.Tensor | None = None,
                generator: torch.Generator | None = None,
-               batch_shape: Sequence[int] = ()) -> torch.Tensor:
+               batch_shape: Sequence[int] = (), temperature: float = 1.0) -> torch.Tensor:
         """Draw samples ``x = f^{-1}(z; context)`` with ``z`` from the base distribution.
 
         For a conditional flow: ``n_samples`` draws for each context row, all rows in one
@@ -346,6 +346,10 @@ class Flow(nn.Module):
         batch_shape : sequence of int, default=()
             Leading shape, ``(n_components,)`` for a flow built with ``n_components``
             (the context is then shared by the components).
+        temperature : float, default=1.0
+            Scale of the base draws, ``z ~ N(0, temperature^2 I)`` (the sampling
+            temperature of Kingma & Dhariwal 2018, Sec. 5; 1 draws from the flow
+            itself).
 
         Returns
         -------
@@ -371,7 +375,7 @@ class Flow(nn.Module):
             _check_context(context, self.context_features, (), "this flow")
             z = self.base.sample((*batch_shape, n_samples), dtype=dtype, device=device,
                                  generator=generator)
-            return self.inverse(z)[0]
+            return self.inverse(z if temperature == 1.0 else z * temperature)[0]
         if not isinstance(context, torch.Tensor) or context.dim() not in (1, 2):
             raise ValueError("sample() needs a context of shape (context_features,) or "
                              "(n_contexts, context_features), got "
@@ -383,7 +387,7 @@ class Flow(nn.Module):
         h = h.unsqueeze(-2).expand(m, n_samples, h.shape[-1]).reshape(m * n_samples, h.shape[-1])
         z = self.base.sample((*batch_shape, m * n_samples), dtype=dtype, device=device,
                              generator=generator)
-        x = self._run(z, h, inverse=True)[0]
+        x = self._run(z if temperature == 1.0 else z * temperature, h, inverse=True)[0]
         x = x.reshape(*batch_shape, m, n_samples, self.n_features)
         return x.squeeze(-3) if context.dim() == 1 else x
 
