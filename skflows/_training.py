@@ -633,7 +633,9 @@ def train_module(module: torch.nn.Module, stages, data, config: TrainingConfig,
             rows = dataset if stage.rows is None else dataset.subset(stage.rows)
             fraction = config.validation_fraction if stage.validation else 0.0
             train_index, valid_index = _split_indices(len(rows), fraction, rng)
-            net.validation_rows_ = valid_index
+            # A copy: the split's arrays are views of one permutation of all rows,
+            # which must not outlive the fit.
+            net.validation_rows_ = None if valid_index is None else valid_index.copy()
             phases = stage.phases()
             if train_index is not None:
                 split = _IndexSplit(train_index, valid_index)
