@@ -137,13 +137,16 @@ def load_observations(task, n_obs, n_ref, tasks_dir, seed):
 
 
 # --------------------------------------------------------------------------- methods
-def fit_flow_regressor(task, theta, x, args, seed):
+def fit_flow_regressor(task, theta, x, args, seed, bounded=True):
+    """NPE with FlowRegressor; ``bounded=False``: no ``target_bounds`` (the flow lives on
+    R^d, as sbi's), posterior draws outside the prior box rejected and redrawn."""
     from skflows import FlowRegressor
 
     model = FlowRegressor(
         flow=args.flow, n_layers=args.n_layers, hidden_dims=tuple(args.hidden_dims),
         n_bins=args.n_bins, tail_bound=args.tail_bound, conditioner=args.conditioner,
-        ensemble_size=args.ensemble_size, target_bounds=(task.bounds[0], task.bounds[1]),
+        ensemble_size=args.ensemble_size,
+        target_bounds=(task.bounds[0], task.bounds[1]) if bounded else None,
         max_epochs=args.max_epochs, batch_size=args.batch_size, lr=args.lr,
         n_iter_no_change=args.n_iter_no_change, validation_fraction=0.1,
         device="cpu", random_state=seed)
@@ -151,13 +154,26 @@ def fit_flow_regressor(task, theta, x, args, seed):
     model.fit(x, theta)
     fit_seconds = time.perf_counter() - t0
 
-    def sample(x_obs, n, rs):
+    def draw(x_obs, n, rs):
         s = model.sample_y(x_obs.reshape(1, -1), n_samples=n, random_state=rs)
         s = np.asarray(s)[0]  # (theta_dim, n) since theta_dim >= 2
-        s = s.T if s.ndim == 2 else s.reshape(-1, 1)
-        return s, s
+        return s.T if s.ndim == 2 else s.reshape(-1, 1)
+
+    def sample(x_obs, n, rs):
+        raw = draw(x_obs, n, rs)
+        if bounded:
+            return raw, raw
+        kept, rng = [raw[_inside(raw, task.bounds)]], np.random.default_rng(rs)
+        while sum(len(k) for k in kept) < n:
+            more = draw(x_obs, n, int(rng.integers(2 ** 31)))
+            kept.append(more[_inside(more, task.bounds)])
+        return np.concatenate(kept)[:n], raw
 
     return sample, fit_seconds, _n_epochs(model)
+
+
+def fit_flow_regressor_unbounded(task, theta, x, args, seed):
+    return fit_flow_regressor(task, theta, x, args, seed, bounded=False)
 
 
 def _fit_nle(theta, x, args, seed):
@@ -303,15 +319,20 @@ def fit_sbi_npe(task, theta, x, args, seed):
 
 
 METHODS = {"flow_regressor": ("FlowRegressor", fit_flow_regressor),
+           "flow_regressor_unbounded": ("FlowRegressor on R^d + rejection",
+                                        fit_flow_regressor_unbounded),
            "sbi_npe": ("sbi NPE (nsf)", fit_sbi_npe),
            "flow_nle": ("FlowRegressor NLE + emcee", fit_flow_nle),
            "flow_nle_iid": ("FlowRegressor NLE of single draws + emcee", fit_flow_nle_iid)}
 
 
 # --------------------------------------------------------------------------- driver
+def _inside(samples, bounds):
+    return np.all((samples >= bounds[0]) & (samples <= bounds[1]), axis=1)
+
+
 def outside_fraction(samples, bounds):
-    inside = np.all((samples >= bounds[0]) & (samples <= bounds[1]), axis=1)
-    return float(1.0 - inside.mean())
+    return float(1.0 - _inside(samples, bounds).mean())
 
 
 def run_one(task, n_sim, method, observations, args, seed):

@@ -137,8 +137,9 @@ class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
         Mixing layer before each coupling (see :class:`~skflows.FlowDensity`).
     context_embedding : tuple of int or None, default=None
         Hidden and output widths of an MLP that embeds the standardised ``x`` once per
-        call, shared by all couplings (for example ``(64, 16)`` for wide or redundant
-        summaries); None feeds ``x`` itself to every conditioner.
+        call, shared by all couplings (and by an ensemble's members; for example
+        ``(64, 16)`` for wide or redundant summaries); None feeds ``x`` itself to every
+        conditioner.
     target_bounds : None or (low, high), default=None
         Support of ``y``: scalars or arrays of shape (n_targets,), with ``-inf``/``inf``
         for an open side. A fixed increasing bijection onto ``R`` (logit for two finite
