@@ -145,7 +145,7 @@ def fit_flow_regressor(task, theta, x, args, seed, bounded=True):
     model = FlowRegressor(
         flow=args.flow, n_layers=args.n_layers, hidden_dims=tuple(args.hidden_dims),
         n_bins=args.n_bins, tail_bound=args.tail_bound, conditioner=args.conditioner,
-        ensemble_size=args.ensemble_size,
+        ensemble_size=args.ensemble_size, permutation=args.permutation,
         target_bounds=(task.bounds[0], task.bounds[1]) if bounded else None,
         max_epochs=args.max_epochs, batch_size=args.batch_size, lr=args.lr,
         n_iter_no_change=args.n_iter_no_change, validation_fraction=0.1,
@@ -411,6 +411,8 @@ def main(argv=None):
     parser.add_argument("--conditioner", default="mlp", choices=["mlp", "residual"],
                         help="FlowRegressor's conditioner: an MLP, or residual blocks "
                              "gated by the context")
+    parser.add_argument("--permutation", default="lu", choices=["lu", "random", "reverse"],
+                        help="FlowRegressor's mixing layer between couplings (NPE)")
     parser.add_argument("--ensemble-size", type=int, default=1,
                         help="FlowRegressor's ensemble_size (NPE only)")
     parser.add_argument("--batch-size", type=int, default=256)
