@@ -471,18 +471,14 @@ class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
         untempered latents, over ``log t`` in ``[log 0.05, log 20]`` (bounded Brent)."""
         module = self.module_
         d, n_members = Y.shape[1], module.n_members
-        dtype = np.dtype(self._compute_dtype)
-        pairs = np.concatenate([X.astype(dtype, copy=False), Y.astype(dtype, copy=False)],
-                               axis=1)
-        n_x = X.shape[1]
 
-        def stats(p):
-            z, log_det = module.latent(p[:, n_x:], p[:, :n_x])
+        def stats(y, x):
+            z, log_det = module.latent(y, x)
             out = torch.stack([(z.double() ** 2).sum(-1), log_det.double()], dim=-1)
             return out if n_members == 1 else out.transpose(0, 1)  # (rows, M, 2)
 
         module.temperature = 1.0
-        s = self._batched(stats, pairs).reshape(len(Y), n_members, 2)
+        s = self._batched_pairs(stats, X, Y).reshape(len(Y), n_members, 2)
         sq, log_det = s[..., 0], s[..., 1]
 
         def nll(log_t):
@@ -533,12 +529,16 @@ class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
             number of features or targets).
         """
         X, Y = self._validate_pairs(X, y)
-        module = self.module_
+        return self._batched_pairs(self.module_.log_prob, X, Y)
+
+    def _batched_pairs(self, fn, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """``fn(y, x)`` over row chunks of the pairs (one array, so that ``_batched``
+        keeps the rows of ``X`` and ``Y`` together), without gradients; numpy out."""
         dtype = np.dtype(self._compute_dtype)
         pairs = np.concatenate([X.astype(dtype, copy=False), Y.astype(dtype, copy=False)],
                                axis=1)
         d = X.shape[1]
-        return self._batched(lambda p: module.log_prob(p[:, d:], p[:, :d]), pairs)
+        return self._batched(lambda p: fn(p[:, d:], p[:, :d]), pairs)
 
     def _from_base(self, X: np.ndarray, Z: np.ndarray, reduce=None) -> np.ndarray:
         """``y = f^{-1}(z_j; x_i)`` for every row ``i`` and base point ``j``, shape

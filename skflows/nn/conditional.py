@@ -273,7 +273,7 @@ class ConditionalDensity(nn.Module):
         t = self.temperature
         if t == 1.0:
             return self.flow.log_prob(y, context=self.context(x))
-        z, log_det = self.flow(y, context=self.context(x))
+        z, log_det = self.flow(y, context=self.context(x))  # y already has the members' axis
         return self.flow.base.log_prob(z / t) + log_det - z.shape[-1] * math.log(t)
 
     def latent(self, y: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -374,8 +374,7 @@ class ConditionalDensity(nn.Module):
         """
         if y.shape[-1] != 1:
             raise ValueError(f"cdf() needs a one-dimensional target, got {y.shape[-1]}.")
-        z = self.flow(self._lead(y), context=self.context(x))[0][..., 0]
-        p = torch.special.ndtr(z / self.temperature)
+        p = torch.special.ndtr(self.latent(y, x)[0][..., 0] / self.temperature)
         return p if self.n_members == 1 else p.mean(0)
 
     def sample(self, n_samples: int, x: torch.Tensor,
