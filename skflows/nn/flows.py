@@ -410,7 +410,10 @@ def stack_couplings(n_features: int, n_layers: int, make_coupling, *,
     make_coupling : callable
         ``make_coupling(n_features) -> Transform``, called once per layer.
     permutation : {"random", "reverse", "lu"}, default="random"
-        Mixing layer before each coupling (no reversal before the first one).
+        Mixing layer before each coupling (no reversal before the first one). ``"lu"``:
+        a learned :class:`LULinear` initialised at a random permutation before the first
+        coupling and at :meth:`Permutation.alternating` before the others, so that the
+        couplings take turns on the two halves.
     n_components : int or None, default=None
         Number of independent flows on a leading axis (used by the LU layers).
     shift, scale : Tensor of shape (d,), optional
@@ -446,7 +449,14 @@ def stack_couplings(n_features: int, n_layers: int, make_coupling, *,
         transforms.append(FixedAffine(shift, scale))
     for i in range(n_layers):
         if permutation == "lu":
-            transforms.append(LULinear(n_features, n_components, generator=generator))
+            # After the first layer, the LU starts at the permutation that hands the
+            # previous coupling's transformed half to the conditioner (a random P could
+            # leave the same coordinates transformed layer after layer: in 2-D a coin
+            # flip per layer).
+            order = (None if i == 0 else
+                     Permutation.alternating(n_features, generator).permutation)
+            transforms.append(LULinear(n_features, n_components, generator=generator,
+                                       permutation=order))
         elif permutation == "random":
             transforms.append(Permutation.random(n_features, generator))
         elif i > 0:

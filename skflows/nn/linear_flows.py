@@ -85,6 +85,50 @@ class Permutation(Transform):
         n_features = _check_int(n_features, "n_features", 1)
         return cls(torch.randperm(n_features, generator=generator))
 
+    @classmethod
+    def alternating(cls, n_features: int, generator: torch.Generator | None = None
+                    ) -> Permutation:
+        """A permutation that exchanges the roles of a coupling layer's two halves.
+
+        A coupling layer leaves its first ``h = d // 2`` coordinates unchanged and
+        transforms the last ``d - h``. This permutation puts the transformed ones first
+        (so that the next coupling conditions on them) and the unchanged ones last (so
+        that the next coupling transforms them), each half in a random order. Every
+        coordinate is thus transformed by every other coupling (for odd ``d`` one
+        coordinate of the larger half is transformed twice in a row), as with the
+        alternating masks of RealNVP, while the groups still mix. For ``d = 2`` it is
+        the swap.
+
+        Parameters
+        ----------
+        n_features : int
+            Dimension ``d >= 1``.
+        generator : torch.Generator, optional
+            Source of randomness for the order within each half (torch's global
+            generator when None).
+
+        Returns
+        -------
+        Permutation
+            The layer; ``permutation[:d - h]`` are the indices ``h, ..., d - 1`` and
+            ``permutation[d - h:]`` the indices ``0, ..., h - 1``, each shuffled.
+
+        Raises
+        ------
+        ValueError
+            If ``n_features`` is not an int ``>= 1``.
+
+        References
+        ----------
+        .. [1] L. Dinh, J. Sohl-Dickstein, S. Bengio. Density Estimation Using Real NVP.
+           ICLR 2017, Sec. 3.5 (alternating which half is transformed, so that every
+           coordinate is updated).
+        """
+        n_features = _check_int(n_features, "n_features", 1)
+        h = n_features // 2
+        return cls(torch.cat([h + torch.randperm(n_features - h, generator=generator),
+                              torch.randperm(h, generator=generator)]))
+
     def _zeros(self, x):
         return x.new_zeros(x.shape[:-1])
 
@@ -176,7 +220,16 @@ class LULinear(Transform):
     n_components : int or None, default=None
         Number of independent maps on a leading axis.
     generator : torch.Generator, optional
-        Draws the fixed permutation ``P``.
+        Draws the fixed permutation ``P`` when ``permutation`` is None.
+    permutation : LongTensor of shape (d,), optional
+        The initial map as a :class:`Permutation`'s index: at initialisation
+        ``y[..., i] = x[..., permutation[i]]`` (for example
+        ``Permutation.alternating(d).permutation``). A uniformly random one when None.
+
+    Raises
+    ------
+    ValueError
+        If ``permutation`` is not a permutation of ``0, ..., d - 1``.
 
     References
     ----------
@@ -190,13 +243,24 @@ class LULinear(Transform):
     _eps = 1e-3
 
     def __init__(self, n_features: int, n_components: int | None = None,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None,
+                 permutation: torch.Tensor | None = None):
         super().__init__()
         d = n_features
         lead = () if n_components is None else (n_components,)
         self.n_components = n_components
-        self.register_buffer("permutation", torch.randperm(d, generator=generator))
-        self.register_buffer("inverse_permutation", torch.argsort(self.permutation))
+        if permutation is None:
+            order = torch.randperm(d, generator=generator)
+        else:
+            order = torch.as_tensor(permutation, dtype=torch.long)
+            if order.shape != (d,) or not torch.equal(torch.sort(order).values,
+                                                      torch.arange(d)):
+                raise ValueError(f"permutation must be a permutation of 0..{d - 1}, got "
+                                 f"{permutation!r}.")
+        # W x = (P L U x), with (P v)[i] = v[inverse_permutation[i]]: at L = U = I the
+        # layer maps y[i] = x[order[i]].
+        self.register_buffer("inverse_permutation", order)
+        self.register_buffer("permutation", torch.argsort(order))
         self.lower = nn.Parameter(torch.zeros(*lead, d, d))
         self.upper = nn.Parameter(torch.zeros(*lead, d, d))
         init = math.log(math.expm1(1.0 - self._eps))

@@ -94,6 +94,52 @@ def test_coupling_leaves_identity_half_unchanged():
     assert torch.equal(y[:, : D // 2], x[:, : D // 2])
 
 
+@pytest.mark.parametrize("d", [1, 2, 3, 4, 5, 8])
+def test_alternating_permutation_swaps_the_coupling_halves(d):
+    h = d // 2
+    order = Permutation.alternating(d, torch.Generator().manual_seed(d)).permutation
+    assert sorted(order.tolist()) == list(range(d))
+    # The transformed half (h..d-1) goes first, into the next coupling's conditioning half.
+    assert sorted(order[: d - h].tolist()) == list(range(h, d))
+    assert sorted(order[d - h:].tolist()) == list(range(h))
+
+
+def test_lu_layer_starts_at_the_given_permutation_and_rejects_others():
+    order = torch.tensor([3, 0, 4, 1, 2])
+    layer = LULinear(D, permutation=order).double()
+    x = _inputs(None)
+    y, log_det = layer(x)
+    assert torch.allclose(y, x[:, order], atol=1e-12)
+    assert torch.allclose(layer.inverse(y)[0], x, atol=1e-12)
+    assert torch.allclose(log_det, torch.zeros_like(log_det), atol=1e-2)  # diag 1 - eps
+    for bad in ([0, 1, 2, 3, 3], [0, 1, 2, 3]):
+        with pytest.raises(ValueError, match="permutation"):
+            LULinear(D, permutation=torch.tensor(bad))
+
+
+@pytest.mark.parametrize("d", [2, 3, 6])
+def test_lu_flow_couplings_take_turns_on_the_coordinates(d):
+    """At initialisation, tracking which input coordinate sits in each position through
+    the LU layers: every coordinate is transformed by some coupling, and in 2-D the
+    couplings alternate (a random start permutation could leave one coordinate
+    transformed by every layer)."""
+    flow = coupling_flow(d, n_layers=6, hidden_dims=(8,), permutation="lu",
+                         generator=torch.Generator().manual_seed(0))
+    where = list(range(d))  # where[pos] = input coordinate at that position
+    transformed = []
+    for layer in flow.transforms:
+        if isinstance(layer, LULinear):
+            where = [where[i] for i in layer.inverse_permutation.tolist()]
+        elif isinstance(layer, (SplineCoupling, AffineCoupling)):
+            transformed.append(sorted(where[d // 2:]))
+    assert set().union(*map(set, transformed)) == set(range(d))
+    for previous, current in zip(transformed, transformed[1:]):
+        # The next coupling conditions on (most of) what the previous one transformed.
+        assert len(set(previous) & set(current)) <= (d - d // 2) - d // 2
+    if d == 2:
+        assert [t[0] for t in transformed[1:]] != [transformed[0][0]] * 5
+
+
 def test_spline_identity_outside_tail_bound_and_finite_gradients():
     g = torch.Generator().manual_seed(0)
     x = torch.tensor([-10.0, -3.0, -1.0, 0.0, 2.9999, 3.0, 7.0], dtype=torch.float64,
