@@ -57,7 +57,7 @@ from scipy.stats import norm
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATASETS = ("concrete", "diamonds", "mcycle", "faithful")
 METHODS = ("flow", "flow_cv", "ngboost", "gp", "gmm", "ols")
-LABELS = {"flow": "FlowRegressor", "flow_cv": "FlowRegressor (weight_decay by 3-fold CV)",
+LABELS = {"flow": "FlowRegressor", "flow_cv": "FlowRegressor (settings by 3-fold CV)",
           "ngboost": "NGBoost (Normal)",
           "gp": "GP (RBF + White)", "gmm": "joint GMM conditional",
           "ols": "OLS + Gaussian noise"}
@@ -108,6 +108,7 @@ class FlowModel:
             max_epochs=args.max_epochs, batch_size=args.batch_size, lr=args.lr,
             weight_decay=args.weight_decay, validation_fraction=args.validation_fraction,
             n_iter_no_change=args.n_iter_no_change, ensemble_size=args.ensemble_size,
+            n_bins=args.n_bins,
             calibration=args.calibration, device="cpu", random_state=seed)
 
     def fit(self, X, y):
@@ -126,17 +127,22 @@ class FlowModel:
 
 
 class FlowCVModel(FlowModel):
-    """FlowRegressor whose ``weight_decay`` is chosen among ``--cv-weight-decays`` by
-    ``GridSearchCV`` (3 folds of the training split, scored by ``score``: the held-out
-    mean log-likelihood), then refitted on the whole training split; the test rows
-    never enter the choice."""
+    """FlowRegressor whose ``weight_decay`` (among ``--cv-weight-decays``), and, where
+    given, ``n_layers`` (``--cv-n-layers``) and ``n_bins`` (``--cv-n-bins``) are chosen
+    by ``GridSearchCV`` (3 folds of the training split, scored by ``score``: the
+    held-out mean log-likelihood), then refitted on the whole training split; the test
+    rows never enter the choice."""
 
     def __init__(self, args, seed):
         from sklearn.model_selection import GridSearchCV
 
         super().__init__(args, seed)
-        self.search = GridSearchCV(self.model, {"weight_decay": args.cv_weight_decays},
-                                   cv=3, n_jobs=args.cv_jobs)
+        grid = {"weight_decay": args.cv_weight_decays}
+        if args.cv_n_layers:
+            grid["n_layers"] = args.cv_n_layers
+        if args.cv_n_bins:
+            grid["n_bins"] = args.cv_n_bins
+        self.search = GridSearchCV(self.model, grid, cv=3, n_jobs=args.cv_jobs)
 
     def fit(self, X, y):
         self.search.fit(X, y)
@@ -144,7 +150,8 @@ class FlowCVModel(FlowModel):
         return self
 
     def note(self):
-        return f"weight_decay {self.search.best_params_['weight_decay']:g}; " + super().note()
+        chosen = ", ".join(f"{k} {v:g}" for k, v in sorted(self.search.best_params_.items()))
+        return f"{chosen}; " + super().note()
 
 
 class NGBoostModel:
@@ -406,6 +413,7 @@ def main(argv=None):
     parser.add_argument("--flow", default="nsf", choices=["nsf", "realnvp"])
     parser.add_argument("--n-layers", type=int, default=5)
     parser.add_argument("--hidden-dims", type=int, nargs="+", default=[128, 128])
+    parser.add_argument("--n-bins", type=int, default=8, help="FlowRegressor's n_bins")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--weight-decay", type=float, default=0.0,
@@ -421,6 +429,10 @@ def main(argv=None):
     parser.add_argument("--cv-weight-decays", type=float, nargs="+",
                         default=[0.0, 1e-3, 1e-2, 3e-2],
                         help="flow_cv: the weight_decay values GridSearchCV chooses among")
+    parser.add_argument("--cv-n-layers", type=int, nargs="+", default=None,
+                        help="flow_cv: also choose n_layers among these")
+    parser.add_argument("--cv-n-bins", type=int, nargs="+", default=None,
+                        help="flow_cv: also choose n_bins among these")
     parser.add_argument("--cv-jobs", type=int, default=1,
                         help="flow_cv: GridSearchCV's n_jobs")
     parser.add_argument("--ngb-estimators", type=int, default=500)
