@@ -147,6 +147,7 @@ def fit_flow_regressor(task, theta, x, args, seed, bounded=True):
         n_bins=args.n_bins, tail_bound=args.tail_bound, conditioner=args.conditioner,
         ensemble_size=args.ensemble_size, permutation=args.permutation,
         target_bounds=(task.bounds[0], task.bounds[1]) if bounded else None,
+        bounds_transform=args.bounds_transform,
         max_epochs=args.max_epochs, batch_size=args.batch_size, lr=args.lr,
         n_iter_no_change=args.n_iter_no_change, validation_fraction=0.1,
         device="cpu", random_state=seed)
@@ -411,6 +412,9 @@ def main(argv=None):
     parser.add_argument("--conditioner", default="mlp", choices=["mlp", "residual"],
                         help="FlowRegressor's conditioner: an MLP, or residual blocks "
                              "gated by the context")
+    parser.add_argument("--bounds-transform", default="logit", choices=["logit", "linear"],
+                        help="FlowRegressor's bounds_transform: the bijection onto the "
+                             "prior box (NPE)")
     parser.add_argument("--permutation", default="lu", choices=["lu", "random", "reverse"],
                         help="FlowRegressor's mixing layer between couplings (NPE)")
     parser.add_argument("--ensemble-size", type=int, default=1,

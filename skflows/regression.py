@@ -179,6 +179,15 @@ class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
         Dhariwal 2018 introduced). A flow that ends overconfident (``t > 1``) gets wider
         intervals and a higher held-out likelihood; the result stays a normalised
         density, and every method uses it. Needs ``validation_fraction > 0``.
+    bounds_transform : {"logit", "linear"}, default="logit"
+        The bijection of a target with two finite bounds (see
+        :class:`~skflows.nn.conditional.BoxBijection`): the logit of its position in the interval,
+        or the identity on the central 90 % of the interval with logarithmic tails near
+        its ends. ``"linear"`` leaves a density that lies well inside the box as the
+        flow models it (posteriors under a box prior; on sbibm's two moons NPE 0.599
+        against the logit's 0.614 in C2ST, one run each, within the runs' noise);
+        ``"logit"`` suits mass that crowds against a bound. Unused without
+        ``target_bounds``.
     max_epochs : int, default=100
         Maximum number of passes over the training data.
     batch_size : int, default=256
@@ -304,6 +313,7 @@ class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
         "conditioner": [StrOptions({"mlp", "residual"})],
         "ensemble_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "calibration": [StrOptions({"temperature"}), None],
+        "bounds_transform": [StrOptions({"logit", "linear"})],
     }
 
     def __init__(
@@ -321,6 +331,7 @@ class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
         conditioner="mlp",
         ensemble_size=1,
         calibration=None,
+        bounds_transform="logit",
         *,
         max_epochs=100,
         batch_size=256,
@@ -348,6 +359,7 @@ class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
         self.conditioner = conditioner
         self.ensemble_size = ensemble_size
         self.calibration = calibration
+        self.bounds_transform = bounds_transform
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -420,7 +432,8 @@ class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
         bounds = self._bounds(self.n_targets_)
         box = None
         if bounds is not None:
-            box = BoxBijection(torch.from_numpy(bounds[0]), torch.from_numpy(bounds[1]))
+            box = BoxBijection(torch.from_numpy(bounds[0]), torch.from_numpy(bounds[1]),
+                               transform=self.bounds_transform)
             outside = int((~box.inside(torch.from_numpy(Y.astype(np.float64)))).sum())
             if outside:
                 raise ValueError(f"{outside} row(s) of y lie on or outside target_bounds; "
@@ -438,6 +451,15 @@ class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
             raise ValueError(f"warm_start cannot change ensemble_size (fitted with "
                              f"{self.module_.n_members}, now {members}); refit with "
                              f"warm_start=False.")
+        if warm:
+            old = self.module_.box
+            same = (old is None and box is None) or (
+                old is not None and box is not None
+                and torch.equal(old.low, box.low) and torch.equal(old.high, box.high)
+                and old.transform == box.transform)
+            if not same:
+                raise ValueError("warm_start cannot change target_bounds or "
+                                 "bounds_transform; refit with warm_start=False.")
 
         def build():
             flow = coupling_flow(d_y, transform=self.flow, n_layers=self.n_layers,

@@ -71,16 +71,20 @@ def test_density_integrates_to_one_over_a_2d_target(flow, conditioner):
         assert mass == pytest.approx(1.0, abs=5e-3)
 
 
-def test_bounded_targets_stay_inside_and_integrate_to_one():
+@pytest.mark.parametrize("bounds_transform", ["logit", "linear"])
+def test_bounded_targets_stay_inside_and_integrate_to_one(bounds_transform):
     rng = np.random.RandomState(0)
     X = rng.uniform(size=(400, 1))
     y = np.clip(X[:, 0] + 0.1 * rng.normal(size=400), 0.01, 0.99)  # inside (0, 1)
-    est = FlowRegressor(**{**FAST, "target_bounds": (0.0, 1.0), "max_epochs": 10}).fit(X, y)
+    est = FlowRegressor(**{**FAST, "target_bounds": (0.0, 1.0), "max_epochs": 10,
+                           "bounds_transform": bounds_transform}).fit(X, y)
     samples = est.sample_y(X[:50], n_samples=200, random_state=0)
     assert samples.shape == (50, 200)
     assert (samples > 0).all() and (samples < 1).all()
-    # The density is a density on (0, 1): zero outside, mass one inside.
-    grid = np.linspace(0, 1, 200001)[1:-1]
+    # The density is a density on (0, 1): zero outside, mass one inside. The grid is
+    # geometric towards the bounds, where "linear" packs the flow's far tails.
+    edge = np.geomspace(1e-15, 1e-2, 4000)
+    grid = np.unique(np.concatenate([np.linspace(0, 1, 200001)[1:-1], edge, 1 - edge]))
     for x in (0.1, 0.9):
         p = np.exp(est.log_prob(np.full((len(grid), 1), x), grid))
         assert np.trapezoid(p, grid) == pytest.approx(1.0, abs=2e-3)
@@ -88,6 +92,25 @@ def test_bounded_targets_stay_inside_and_integrate_to_one():
     assert np.isneginf(outside).all()
     with pytest.raises(ValueError, match="outside target_bounds"):
         FlowRegressor(**{**FAST, "target_bounds": (0.0, 0.5)}).fit(X, y)
+
+
+def test_linear_bounds_keep_the_flow_unchanged_inside_and_warm_start_keeps_the_box():
+    """With bounds_transform='linear' a target well inside the box sees the same flow as
+    without bounds (the identity on the central 90 %), so the two fits agree there."""
+    X, y = heteroscedastic(300)
+    free = FlowRegressor(**{**FAST, "max_epochs": 3, "standardize": False}).fit(X, y)
+    boxed = FlowRegressor(**{**FAST, "max_epochs": 3, "standardize": False,
+                             "target_bounds": (-50.0, 50.0),
+                             "bounds_transform": "linear"}).fit(X, y)
+    grid = np.linspace(-3, 3, 7)
+    Xg = np.full((7, 1), 0.2)
+    np.testing.assert_allclose(boxed.log_prob(Xg, grid), free.log_prob(Xg, grid), atol=1e-5)
+    logit = FlowRegressor(**{**FAST, "max_epochs": 3, "standardize": False,
+                             "target_bounds": (-50.0, 50.0)}).fit(X, y)
+    assert not np.allclose(logit.log_prob(Xg, grid), free.log_prob(Xg, grid), atol=1e-2)
+    boxed.set_params(warm_start=True, bounds_transform="logit")
+    with pytest.raises(ValueError, match="warm_start cannot change target_bounds"):
+        boxed.fit(X, y)
 
 
 def test_one_sided_and_per_target_bounds():
