@@ -161,9 +161,14 @@ class ResidualMLP(nn.Module):
        networks).
     """
 
+    # Networks pickled before the linear read-out put a ReLU in front of the output
+    # layer; they keep computing what they were trained as.
+    _relu_readout = True
+
     def __init__(self, in_features: int, out_features: int, hidden_dims: Sequence[int],
                  context_features: int = 0, n_components: int | None = None):
         super().__init__()
+        self._relu_readout = False
         widths = tuple(int(h) for h in hidden_dims)
         if not widths or len(set(widths)) != 1:
             raise ValueError(f"a residual conditioner needs one or more blocks of one "
@@ -215,4 +220,4 @@ class ResidualMLP(nn.Module):
             if self.gates is not None:
                 u = u * torch.sigmoid(self.gates[i](context))
             h = h + u
-        return self.output(h)
+        return self.output(torch.relu(h) if self._relu_readout else h)

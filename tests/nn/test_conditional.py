@@ -387,6 +387,10 @@ def test_residual_conditioner_without_context_is_a_plain_residual_network():
     h = h + net.branch_out[0](torch.relu(net.hidden[0](torch.relu(h))))
     torch.testing.assert_close(net(x), net.output(h))  # a linear read-out of the stream
     assert net.gates is None
+    # A network pickled before the linear read-out (no instance flag) keeps its ReLU.
+    old = pickle.loads(pickle.dumps(net))
+    del old.__dict__["_relu_readout"]
+    torch.testing.assert_close(old(x), net.output(torch.relu(h)))
 
 
 def test_residual_conditioner_errors():
