@@ -412,9 +412,10 @@ def main(argv=None):
     parser.add_argument("--conditioner", default="mlp", choices=["mlp", "residual"],
                         help="FlowRegressor's conditioner: an MLP, or residual blocks "
                              "gated by the context")
-    parser.add_argument("--bounds-transform", default="logit", choices=["logit", "linear"],
-                        help="FlowRegressor's bounds_transform: the bijection onto the "
-                             "prior box (NPE)")
+    parser.add_argument("--bounds-transform", default="logit",
+                        choices=["logit", "linear", "truncate"],
+                        help="FlowRegressor's bounds_transform: how the prior box is "
+                             "imposed, a bijection onto it or truncation (NPE)")
     parser.add_argument("--permutation", default="lu", choices=["lu", "random", "reverse"],
                         help="FlowRegressor's mixing layer between couplings (NPE)")
     parser.add_argument("--ensemble-size", type=int, default=1,

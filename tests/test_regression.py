@@ -113,6 +113,79 @@ def test_linear_bounds_keep_the_flow_unchanged_inside_and_warm_start_keeps_the_b
         boxed.fit(X, y)
 
 
+def _cut_by_the_box(n=400, seed=0):
+    """y | x ~ N(x, 0.3^2) on x ~ U(0, 1), kept inside (0, 1): a density the box cuts."""
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(size=(3 * n, 1))
+    y = X[:, 0] + 0.3 * rng.normal(size=3 * n)
+    keep = np.flatnonzero((y > 0) & (y < 1))[:n]
+    return X[keep], y[keep]
+
+
+@pytest.mark.parametrize("ensemble_size", [1, 3])
+def test_truncation_restricts_the_unbounded_flow_and_renormalises_it(ensemble_size):
+    """bounds_transform='truncate' fits the same flow as no bounds and divides its
+    density by its mass inside the box: log-densities differ by -log Q(box | x), the
+    result integrates to one inside, samples follow it, and the quantiles solve its
+    distribution function."""
+    X, y = _cut_by_the_box()
+    params = {**FAST, "max_epochs": 5, "ensemble_size": ensemble_size}
+    free = FlowRegressor(**params).fit(X, y)
+    cut = FlowRegressor(**params, target_bounds=(0.0, 1.0),
+                        bounds_transform="truncate").fit(X, y)
+    inside = np.linspace(0, 1, 20001)[1:-1]
+    for x in (0.05, 0.5):
+        Xg = np.full((len(inside), 1), x)
+        free_p = np.exp(free.log_prob(Xg, inside))
+        mass = np.trapezoid(free_p, inside)
+        assert 0.3 < mass < 0.999  # the flow leaks: truncation has work to do
+        np.testing.assert_allclose(cut.log_prob(Xg, inside), np.log(free_p / mass),
+                                   atol=2e-4)
+        assert np.trapezoid(np.exp(cut.log_prob(Xg, inside)), inside) == pytest.approx(
+            1.0, abs=1e-3)
+        samples = cut.sample_y([[x]], n_samples=4000, random_state=0)[0]
+        assert ((samples > 0) & (samples < 1)).all()
+        cdf = np.concatenate([[0], np.cumsum((free_p[1:] + free_p[:-1]) / 2
+                                             * np.diff(inside))]) / mass
+        empirical = np.searchsorted(np.sort(samples), inside, side="right") / len(samples)
+        assert np.abs(empirical - cdf).max() < 0.03  # Kolmogorov-Smirnov distance
+        levels = (0.01, 0.25, 0.5, 0.75, 0.99)
+        quantiles = cut.predict_quantiles([[x]], levels)[0]
+        assert (np.diff(quantiles) > 0).all() and (quantiles > 0).all() and (quantiles < 1).all()
+        np.testing.assert_allclose(np.interp(quantiles, inside, cdf), levels, atol=2e-3)
+        mean = cut.predict([[x]])[0]
+        assert mean == pytest.approx(np.trapezoid(inside * free_p, inside) / mass, abs=0.02)
+    assert np.isneginf(cut.log_prob([[0.5], [0.5]], [-0.1, 1.1])).all()
+    cut.set_params(warm_start=True, bounds_transform="linear")
+    with pytest.raises(ValueError, match="warm_start cannot change"):
+        cut.fit(X, y)
+
+
+def test_truncation_of_several_targets():
+    """Two targets: the box's mass comes from the Sobol points, so the density
+    integrates to one inside up to that estimate; every sample lies inside; a row whose
+    mass inside is too small to sample raises an error instead of looping."""
+    X, Y = two_targets(400)
+    box = ([-1.0, -1.0], [1.0, 1.0])
+    Y, X = Y[(np.abs(Y) < 1).all(1)], X[(np.abs(Y) < 1).all(1)]
+    est = FlowRegressor(**{**FAST, "max_epochs": 5, "n_predict_samples": 4096,
+                           "target_bounds": box, "bounds_transform": "truncate"}).fit(X, Y)
+    axis = np.linspace(-1, 1, 401)[1:-1]
+    g1, g2 = np.meshgrid(axis, axis, indexing="ij")
+    grid = np.column_stack([g1.ravel(), g2.ravel()])
+    for x in ([0.0, 0.0], [0.8, -0.5]):
+        p = np.exp(est.log_prob(np.tile(x, (len(grid), 1)), grid)).reshape(g1.shape)
+        assert np.trapezoid(np.trapezoid(p, axis, axis=1), axis) == pytest.approx(1.0, abs=0.02)
+    draws = est.sample_y(X[:20], n_samples=300, random_state=0)
+    assert draws.shape == (20, 2, 300) and (np.abs(draws) < 1).all()
+    assert (np.abs(est.predict(X[:20])) < 1).all()
+    q = est.predict_quantiles(X[:5], (0.1, 0.9))
+    assert (q[..., 0] < q[..., 1]).all() and (np.abs(q) < 1).all()
+    est.module_.max_draws_per_sample = 1  # the first round's draws are all it may use
+    with pytest.raises(RuntimeError, match="truncated sampling stopped"):
+        est.sample_y(X[:20], n_samples=300, random_state=0)
+
+
 def test_one_sided_and_per_target_bounds():
     X, Y = two_targets(300)
     Y = np.column_stack([np.exp(Y[:, 0]), Y[:, 1]])  # a positive first target

@@ -236,9 +236,23 @@ class ConditionalDensity(nn.Module):
     x_shift, x_scale : Tensor of shape (d_x,)
         Standardisation of the context.
     box : BoxBijection, optional
-        The flow's box bijection, if any: rows outside it get ``log p = -inf``.
+        The flow's box bijection, if any: rows outside it get ``log p = -inf``. With
+        ``truncate=True`` the box only bounds the support (the flow does not contain
+        it).
     n_members : int, default=1
         Members of the ensemble (1: a single flow without a component axis).
+    truncate : bool, default=False
+        Restrict the flow's density on ``R^{d_y}`` to ``box`` and divide it by its
+        mass there, ``p(y | x) = q(y | x) 1[y in box] / Q(box | x)``: the density of
+        the flow conditioned on the box, which draws by rejection sample exactly
+        (the leakage correction of an NPE posterior under a box prior: Greenberg et
+        al. 2019, Sec. 3; Deistler et al. 2022, Sec. 3). ``Q(box | x)`` is exact for one
+        target (the distribution function at the bounds) and estimated from
+        ``mass_points`` otherwise.
+    mass_points : Tensor of shape (k, d_y), optional
+        Fixed points of the base distribution (a scrambled Sobol sequence) whose
+        images estimate ``Q(box | x)`` as the fraction that falls inside; needed with
+        ``truncate=True`` and ``d_y > 1``.
 
     Attributes
     ----------
@@ -258,21 +272,45 @@ class ConditionalDensity(nn.Module):
        Uncertainty Estimation using Deep Ensembles. NeurIPS 2017, Sec. 2.4 (members
        trained independently from random initialisations, predictions combined as a
        uniform mixture).
+    .. [4] D. S. Greenberg, M. Nonnenmacher, J. H. Macke. Automatic Posterior
+       Transformation for Likelihood-Free Inference. ICML 2019, Sec. 3 (a posterior
+       estimate that leaks out of the prior's support, renormalised on it).
+    .. [5] M. Deistler, P. J. Goncalves, J. H. Macke. Truncated proposals for scalable
+       and hassle-free simulation-based inference. NeurIPS 2022, Sec. 3.
+
+    Raises
+    ------
+    ValueError
+        With ``truncate=True`` and no ``box``, or several targets and no
+        ``mass_points``.
     """
 
-    # Class-level defaults: modules pickled before ensembles and temperatures existed
-    # are single flows with the untempered base.
+    # Class-level defaults: modules pickled before ensembles, temperatures and
+    # truncation existed are single untruncated flows with the untempered base.
     n_members: int = 1
     temperature: float = 1.0
+    truncate: bool = False
+
+    #: Smallest mass estimate from ``mass_points``, in points: a row whose images all
+    #: fall outside the box gets half a point's share instead of zero.
+    min_mass_points = 0.5
 
     def __init__(self, flow: Flow, x_shift: torch.Tensor, x_scale: torch.Tensor,
-                 box: BoxBijection | None = None, n_members: int = 1):
+                 box: BoxBijection | None = None, n_members: int = 1,
+                 truncate: bool = False, mass_points: torch.Tensor | None = None):
         super().__init__()
         self.flow = flow
         self.box = box
         self.n_members = int(n_members)
+        self.truncate = bool(truncate)
+        if self.truncate and box is None:
+            raise ValueError("truncate=True needs a box.")
+        if self.truncate and box.n_features > 1 and mass_points is None:
+            raise ValueError("truncate=True with several targets needs mass_points.")
         self.register_buffer("x_shift", torch.as_tensor(x_shift))
         self.register_buffer("x_scale", torch.as_tensor(x_scale))
+        if self.truncate and mass_points is not None:
+            self.register_buffer("mass_points", torch.as_tensor(mass_points))
 
     def context(self, x: torch.Tensor) -> torch.Tensor:
         """The flow's context: the standardised rows ``(x - x_shift) / x_scale``.
@@ -360,7 +398,8 @@ class ConditionalDensity(nn.Module):
         """
         return self.flow(self._lead(y), context=self.context(x))
 
-    def log_prob(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def log_prob(self, y: torch.Tensor, x: torch.Tensor,
+                 normalize: bool = True) -> torch.Tensor:
         """Conditional log-density ``log p(y | x)`` (of the ensemble's mixture).
 
         Parameters
@@ -369,6 +408,10 @@ class ConditionalDensity(nn.Module):
             Targets.
         x : Tensor of shape (n, d_x)
             Conditions (one row per target row, or one row for all).
+        normalize : bool, default=True
+            With ``truncate``, subtract ``log Q(box | x)`` (:meth:`log_mass`); False
+            gives the flow's own density restricted to the box, the training
+            objective (unused without ``truncate``).
 
         Returns
         -------
@@ -382,9 +425,86 @@ class ConditionalDensity(nn.Module):
             If the context does not fit the flow (see :class:`~skflows.nn.Flow`).
         """
         log_p = self.member_log_prob(y, x)
-        if self.n_members == 1:
-            return log_p
-        return torch.logsumexp(log_p, dim=0) - math.log(self.n_members)
+        if self.n_members > 1:
+            log_p = torch.logsumexp(log_p, dim=0) - math.log(self.n_members)
+        if self.truncate and normalize:
+            log_p = log_p - self.log_mass(x)
+        return log_p
+
+    def _bound_cdf(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The flow's distribution function at the box's two ends for one target,
+        ``(F(low | x), F(high | x))``, each of shape (n,) (0 and 1 at infinite ends)."""
+        low, high = self.box.low.to(x.dtype), self.box.high.to(x.dtype)
+        ends = torch.stack([torch.where(torch.isfinite(low), low, torch.zeros_like(low)),
+                            torch.where(torch.isfinite(high), high, torch.zeros_like(high))])
+        n = len(x)
+        cdf = self.cdf(ends.repeat(n, 1), x.repeat_interleave(2, dim=0)).reshape(n, 2)
+        f_low = torch.where(torch.isfinite(low), cdf[:, 0], torch.zeros_like(cdf[:, 0]))
+        f_high = torch.where(torch.isfinite(high), cdf[:, 1], torch.ones_like(cdf[:, 1]))
+        return f_low, f_high
+
+    def log_mass(self, x: torch.Tensor) -> torch.Tensor:
+        """Log of the flow's probability of the box given each row, ``log Q(box | x)``.
+
+        One target: exact, ``F(high | x) - F(low | x)`` (:meth:`cdf`). Several: the
+        fraction of ``mass_points`` whose images (pooled over an ensemble's members)
+        fall inside, at least ``min_mass_points`` of a point.
+
+        Parameters
+        ----------
+        x : Tensor of shape (n, d_x)
+            Conditions.
+
+        Returns
+        -------
+        Tensor of shape (n,)
+            At most 0; zeros without ``truncate``.
+
+        Raises
+        ------
+        ValueError
+            If the context does not fit the flow (see :class:`~skflows.nn.Flow`).
+        """
+        if not self.truncate:
+            return x.new_zeros(len(x))
+        if self.box.n_features == 1:
+            f_low, f_high = self._bound_cdf(x)
+            return torch.log(torch.clamp(f_high - f_low, min=torch.finfo(x.dtype).tiny))
+        points = self.mass_points.to(x.dtype)
+        k, n = len(points), len(x)
+        images = self.from_base(points.repeat(n, 1), x.repeat_interleave(k, dim=0))
+        inside = self.box.inside(images).to(x.dtype)  # (n * k,) or (M, n * k)
+        share = inside.reshape(-1, n, k).mean(dim=(0, 2))
+        return torch.log(torch.clamp(share, min=self.min_mass_points / k))
+
+    def truncated_levels(self, q: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Levels of the flow's distribution function that give the quantiles of the
+        truncated one for one target: ``F(low | x) + q (F(high | x) - F(low | x))``.
+
+        Parameters
+        ----------
+        q : Tensor of shape (n_q,)
+            Levels in (0, 1).
+        x : Tensor of shape (n, d_x)
+            Conditions.
+
+        Returns
+        -------
+        Tensor of shape (n, n_q)
+            ``q`` itself (repeated) without ``truncate``; the promoted dtype of ``q``
+            and ``x``.
+
+        Raises
+        ------
+        ValueError
+            If the target is not one-dimensional or the context does not fit the flow.
+        """
+        if not self.truncate:
+            return q.expand(len(x), len(q))
+        if self.box.n_features != 1:
+            raise ValueError("truncated_levels() needs a one-dimensional target.")
+        f_low, f_high = self._bound_cdf(x)
+        return f_low[:, None] + q[None, :] * (f_high - f_low)[:, None]
 
     def from_base(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The deterministic map behind quantiles and means, ``y = f^{-1}(t z; x)``
@@ -400,7 +520,8 @@ class ConditionalDensity(nn.Module):
         Returns
         -------
         Tensor of shape (n, d_y), or (n_members, n, d_y) with ``n_members > 1``
-            Targets in ``y``'s units (member ``m``'s image of each point).
+            Targets in ``y``'s units (member ``m``'s image of each point); with
+            ``truncate`` they may lie outside the box (the flow's own map).
 
         Raises
         ------
@@ -443,7 +564,9 @@ class ConditionalDensity(nn.Module):
         """Draws of ``y`` for each row of ``x``, all rows in one batched pass.
 
         With ``n_members > 1`` every draw comes from a member chosen uniformly at random
-        (all members map their own base draws in one pass; each draw keeps one).
+        (all members map their own base draws in one pass; each draw keeps one). With
+        ``truncate``, the flow's draws that fall inside the box (rejection, which samples
+        the truncated density exactly), in rounds over the rows still short of draws.
 
         Parameters
         ----------
@@ -462,7 +585,55 @@ class ConditionalDensity(nn.Module):
         ------
         ValueError
             If the context does not fit the flow (see :class:`~skflows.nn.Flow`).
+        RuntimeError
+            With ``truncate``, if some row still lacks draws after
+            ``max_draws_per_sample * n_samples`` of the flow's (its mass inside the box
+            is then below about ``1 / max_draws_per_sample``).
         """
+        if self.truncate:
+            return self._sample_inside(n_samples, x, generator)
+        return self._sample_flow(n_samples, x, generator)
+
+    #: Draws per row and requested sample after which truncated sampling gives up.
+    max_draws_per_sample = 1000
+
+    def _sample_inside(self, n_samples: int, x: torch.Tensor,
+                       generator: torch.Generator | None) -> torch.Tensor:
+        """Exact draws of the truncated density: the flow's draws that fall inside the
+        box, in rounds sized by each round's acceptance, all rows at once."""
+        m = len(x)
+        out = x.new_empty(m, n_samples, self.box.n_features)
+        count = torch.zeros(m, dtype=torch.long, device=x.device)
+        drawn, batch = 0, n_samples
+        rows = torch.arange(m, device=x.device)
+        while True:
+            todo = rows[count < n_samples]
+            if len(todo) == 0:
+                return out
+            if drawn >= self.max_draws_per_sample * n_samples:
+                raise RuntimeError(
+                    f"The flow put less than 1/{self.max_draws_per_sample} of its mass "
+                    f"inside the box for {len(todo)} row(s) of x: truncated sampling "
+                    "stopped. Use bounds_transform='linear' or 'logit' (a bijection onto "
+                    "the box), or check that these rows resemble the training data.")
+            draws = self._sample_flow(batch, x[todo], generator)  # (t, batch, d)
+            inside = self.box.inside(draws)
+            slot = count[todo, None] + torch.cumsum(inside, dim=1) - 1
+            keep = inside & (slot < n_samples)
+            row_of = todo[:, None].expand_as(keep)
+            out[row_of[keep], slot[keep]] = draws[keep]
+            count[todo] += keep.sum(1)
+            drawn += batch
+            rate = float(inside.float().mean())
+            missing = int((n_samples - count[todo]).clamp(min=0).max())
+            # Enough for the emptiest row at the observed rate, with a margin.
+            batch = int(min(max(missing, 1) * 1.2 / max(rate, 1e-3) + 16,
+                            self.max_draws_per_sample * n_samples,
+                            max(n_samples, 2**20 // len(todo))))  # bounded memory
+
+    def _sample_flow(self, n_samples: int, x: torch.Tensor,
+                     generator: torch.Generator | None) -> torch.Tensor:
+        """Draws of the flow (its mixture for an ensemble), shape (m, n_samples, d_y)."""
         t = self.temperature
         if self.n_members == 1:
             return self.flow.sample(n_samples, context=self.context(x), generator=generator,
