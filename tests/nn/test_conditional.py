@@ -474,3 +474,77 @@ def test_linear_box_map_is_the_identity_in_the_middle_and_smooth_at_the_junction
     assert not torch.allclose(BoxBijection(low, high)(y)[0], y, atol=0.1)
     with pytest.raises(ValueError, match="transform"):
         BoxBijection(low, high, transform="tanh")
+
+
+def _truncated_density(d, members=1, seed=0):
+    """A perturbed conditional spline flow on R^d, truncated to (-1, 1)^d."""
+    from skflows.nn.conditional import BoxBijection, ConditionalDensity
+
+    torch.manual_seed(seed)
+    flow = _perturb(coupling_flow(d, transform="nsf", n_layers=2, hidden_dims=(8,), n_bins=5,
+                                  tail_bound=3.0, context_features=C,
+                                  n_components=None if members == 1 else members), seed=seed)
+    box = BoxBijection(-torch.ones(d, dtype=torch.float64), torch.ones(d, dtype=torch.float64))
+    points = torch.special.ndtri(torch.quasirandom.SobolEngine(d, scramble=True, seed=0)
+                                 .draw(4096, dtype=torch.float64))
+    return ConditionalDensity(flow.double(), torch.zeros(C, dtype=torch.float64),
+                              torch.ones(C, dtype=torch.float64), box=box, n_members=members,
+                              truncate=True, mass_points=points if d > 1 else None)
+
+
+@pytest.mark.parametrize("members", [1, 3])
+@torch.no_grad()
+def test_truncated_density_is_the_flow_divided_by_its_mass_in_the_box(members):
+    density = _truncated_density(1, members)
+    x = _randn(3, C, seed=1)
+    grid = torch.linspace(-1, 1, 40001, dtype=torch.float64)[1:-1, None]
+    for row in x:
+        flow = density.log_prob(grid, row[None], normalize=False).exp()
+        mass = torch.trapezoid(flow, grid[:, 0])
+        assert 0.05 < float(mass) < 0.999
+        # Exact mass against the trapezoid rule on 40 000 intervals.
+        assert float(density.log_mass(row[None])) == pytest.approx(float(mass.log()), abs=1e-4)
+        full = density.log_prob(grid, row[None]).exp()
+        assert float(torch.trapezoid(full, grid[:, 0])) == pytest.approx(1.0, abs=1e-4)
+        levels = density.truncated_levels(torch.tensor([0.0, 1.0], dtype=torch.float64),
+                                          row[None])[0]
+        assert float(levels[1] - levels[0]) == pytest.approx(float(mass), abs=1e-4)
+    draws = density.sample(500, x, generator=torch.Generator().manual_seed(0))
+    assert draws.shape == (3, 500, 1) and density.box.inside(draws).all()
+    # Outside the box: no density, and no mass lost to it.
+    assert torch.isneginf(density.log_prob(torch.tensor([[1.5]], dtype=torch.float64),
+                                           x[:1])).all()
+
+
+@torch.no_grad()
+def test_truncated_mass_of_several_targets_comes_from_the_points():
+    density = _truncated_density(2)
+    x = _randn(2, C, seed=2)
+    axis = torch.linspace(-1, 1, 501, dtype=torch.float64)[1:-1]
+    g1, g2 = torch.meshgrid(axis, axis, indexing="ij")
+    grid = torch.stack([g1.reshape(-1), g2.reshape(-1)], dim=1)
+    for row in x:
+        flow = density.log_prob(grid, row[None], normalize=False).exp().reshape(g1.shape)
+        mass = torch.trapezoid(torch.trapezoid(flow, axis, dim=1), axis)
+        estimate = float(density.log_mass(row[None]).exp())
+        assert estimate == pytest.approx(float(mass), abs=0.01)  # 4096 Sobol points
+    with pytest.raises(ValueError, match="one-dimensional"):
+        density.truncated_levels(torch.tensor([0.5]), x)
+
+
+def test_truncation_needs_a_box_and_points_and_old_modules_are_untruncated():
+    from skflows.nn.conditional import BoxBijection, ConditionalDensity
+
+    flow = coupling_flow(2, transform="nsf", n_layers=1, hidden_dims=(4,), context_features=C)
+    shift, scale = torch.zeros(C), torch.ones(C)
+    with pytest.raises(ValueError, match="needs a box"):
+        ConditionalDensity(flow, shift, scale, truncate=True)
+    box = BoxBijection(-torch.ones(2), torch.ones(2))
+    with pytest.raises(ValueError, match="mass_points"):
+        ConditionalDensity(flow, shift, scale, box=box, truncate=True)
+    module = ConditionalDensity(flow, shift, scale, box=box)
+    del module.__dict__["truncate"]  # as a module pickled before truncation existed
+    restored = pickle.loads(pickle.dumps(module))
+    assert restored.truncate is False
+    y, x = torch.zeros(4, 2), torch.zeros(4, C)
+    assert torch.equal(restored.log_prob(y, x), restored.log_prob(y, x, normalize=False))
