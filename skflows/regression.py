@@ -144,10 +144,11 @@ class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
         conditioner.
     target_bounds : None or (low, high), default=None
         Support of ``y``: scalars or arrays of shape (n_targets,), with ``-inf``/``inf``
-        for an open side. A fixed increasing bijection onto ``R`` (logit for two finite
-        bounds, log for one) with its exact Jacobian comes first, so the density is
-        zero outside the box and integrates to one inside it, and every sample lies
-        inside. ``fit`` needs every ``y`` strictly inside.
+        for an open side. By default a fixed increasing bijection onto ``R`` (logit for
+        two finite bounds, log for one) with its exact Jacobian comes first; or the
+        flow's density is truncated to the box (``bounds_transform``). Either way the
+        density is zero outside the box and integrates to one inside it, and every
+        sample lies inside. ``fit`` needs every ``y`` strictly inside.
     standardize : bool, default=True
         Standardise ``x`` and (after the bounds' bijection) ``y`` with their training
         means and standard deviations inside the model; log-densities always refer to
