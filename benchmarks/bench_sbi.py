@@ -153,7 +153,7 @@ def fit_flow_regressor(task, theta, x, args, seed, bounded=True):
         n_bins=args.n_bins, tail_bound=args.tail_bound, conditioner=args.conditioner,
         ensemble_size=args.ensemble_size, permutation=args.permutation,
         target_bounds=(task.bounds[0], task.bounds[1]) if bounded else None,
-        bounds_transform=args.bounds_transform,
+        bounds_transform=args.bounds_transform, lr_schedule=args.lr_schedule,
         max_epochs=args.max_epochs, batch_size=args.batch_size, lr=args.lr,
         n_iter_no_change=args.n_iter_no_change, validation_fraction=0.1,
         device="cpu", random_state=seed)
@@ -452,6 +452,8 @@ def main(argv=None):
                         choices=["logit", "linear", "truncate"],
                         help="FlowRegressor's bounds_transform: how the prior box is "
                              "imposed, a bijection onto it or truncation (NPE)")
+    parser.add_argument("--lr-schedule", default="constant", choices=["constant", "plateau"],
+                        help="FlowRegressor's lr_schedule (NPE)")
     parser.add_argument("--permutation", default="lu", choices=["lu", "random", "reverse"],
                         help="FlowRegressor's mixing layer between couplings (NPE)")
     parser.add_argument("--ensemble-size", type=int, default=1,

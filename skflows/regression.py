@@ -12,6 +12,8 @@ from scipy.special import logsumexp
 from scipy.stats import norm
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
+from skorch.callbacks import LRScheduler
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from ._base import BaseFlowEstimator, ConditionalDensityMixin
 from ._training import Stage
@@ -198,6 +200,14 @@ class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
         the flow models it; ``"logit"`` suits mass that crowds against a bound
         (proportions near 0 or 1). Measured on sbibm's NPE tasks: see the benchmarks
         page. Unused without ``target_bounds``.
+    lr_schedule : {"constant", "plateau"}, default="constant"
+        Learning rate over a fit: constant, or halved whenever the monitored
+        validation NLL has not improved by ``tol`` for ``max(1, n_iter_no_change // 4)``
+        epochs (``ReduceLROnPlateau``), so early stopping needs about four halvings
+        without progress. Adam's steps at a constant rate leave the validation NLL
+        fluctuating by a few hundredths of a nat on 10^4 simulations, which can end a
+        fit early on a chance peak; the decay lets it settle. Measured on sbibm's
+        NPE tasks: see the benchmarks page.
     max_epochs : int, default=100
         Maximum number of passes over the training data.
     batch_size : int, default=256
@@ -324,6 +334,7 @@ class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
         "ensemble_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "calibration": [StrOptions({"temperature"}), None],
         "bounds_transform": [StrOptions({"logit", "linear", "truncate"})],
+        "lr_schedule": [StrOptions({"constant", "plateau"})],
     }
 
     def __init__(
@@ -342,6 +353,7 @@ class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
         ensemble_size=1,
         calibration=None,
         bounds_transform="logit",
+        lr_schedule="constant",
         *,
         max_epochs=100,
         batch_size=256,
@@ -370,6 +382,7 @@ class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
         self.ensemble_size = ensemble_size
         self.calibration = calibration
         self.bounds_transform = bounds_transform
+        self.lr_schedule = lr_schedule
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -491,8 +504,9 @@ class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
                                       n_members=members, truncate=truncate,
                                       mass_points=points)
 
-        stages = (conditional_nll if members == 1 else
-                  Stage(ensemble_member_nll, metric=conditional_nll, name="train"))
+        stages = (Stage(conditional_nll, callbacks=self._lr_callbacks()) if members == 1 else
+                  Stage(ensemble_member_nll, metric=conditional_nll, name="train",
+                        callbacks=self._lr_callbacks()))
         if warm:
             self.module_.temperature = 1.0  # training sees the untempered flow
         self._train(build, stages, {"x": X, "y": Y})
@@ -501,6 +515,15 @@ class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
             self.module_.temperature = self._fit_temperature(X[rows], Y[rows])
         self.temperature_ = float(self.module_.temperature)
         return self
+
+    def _lr_callbacks(self):
+        """The stage's learning-rate schedule (skorch callbacks)."""
+        if self.lr_schedule == "constant":
+            return ()
+        return (("lr_schedule", LRScheduler(
+            policy=ReduceLROnPlateau, monitor="monitored", mode="min", factor=0.5,
+            patience=max(1, self.n_iter_no_change // 4), threshold=self.tol,
+            threshold_mode="abs")),)
 
     def _fit_temperature(self, X: np.ndarray, Y: np.ndarray) -> float:
         """The base scale ``t`` that maximises the mean log-likelihood of ``(X, Y)``:

@@ -405,3 +405,28 @@ def test_temperature_needs_validation_rows():
     with pytest.raises(ValueError, match="validation_fraction > 0"):
         FlowRegressor(**{**FAST, "calibration": "temperature",
                          "validation_fraction": 0.0}).fit(X, y)
+
+
+def test_plateau_schedule_halves_the_rate_after_patience_epochs_without_progress():
+    """lr_schedule='plateau': the rate starts at lr and is halved exactly when the
+    monitored validation NLL has gone max(1, n_iter_no_change // 4) epochs without an
+    improvement of tol; 'constant' never changes it."""
+    X, y = heteroscedastic(300)
+    params = {**FAST, "max_epochs": 40, "n_iter_no_change": 8, "lr": 3e-2, "tol": 1e-2}
+    est = FlowRegressor(**params, lr_schedule="plateau").fit(X, y)
+    history = est.net_.history
+    monitored = np.array(history[:, "monitored"], dtype=float)
+    rates = np.array(history[:, "event_lr"], dtype=float)  # the rate of each epoch
+    patience, expected, best, bad, lr = 2, [], np.inf, 0, params["lr"]
+    for value in monitored:  # ReduceLROnPlateau's rule, threshold_mode="abs"
+        expected.append(lr)
+        if value < best - params["tol"]:
+            best, bad = value, 0
+        else:
+            bad += 1
+        if bad > patience:
+            lr, bad = lr / 2, 0
+    np.testing.assert_allclose(rates, expected)
+    assert rates.min() < params["lr"]  # this short, noisy fit did stall
+    constant = FlowRegressor(**params).fit(X, y)
+    assert constant.net_.optimizer_.param_groups[0]["lr"] == params["lr"]
