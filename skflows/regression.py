@@ -183,7 +183,9 @@ class FlowRegressor(ConditionalDensityMixin, RegressorMixin, BaseFlowEstimator):
         2017, Sec. 4.2, applied to a flow's latent, whose sampling temperature Kingma &
         Dhariwal 2018 introduced). A flow that ends overconfident (``t > 1``) gets wider
         intervals and a higher held-out likelihood; the result stays a normalised
-        density, and every method uses it. Needs ``validation_fraction > 0``.
+        density, and every method uses it (with ``bounds_transform="truncate"``, ``t``
+        is fitted on the flow's density before truncation, and the truncated one is
+        renormalised with it). Needs ``validation_fraction > 0``.
     bounds_transform : {"logit", "linear", "truncate"}, default="logit"
         How ``target_bounds`` is imposed. A bijection of each target with two finite
         bounds (see :class:`~skflows.nn.conditional.BoxBijection`): ``"logit"``, the
