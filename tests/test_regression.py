@@ -430,3 +430,18 @@ def test_plateau_schedule_halves_the_rate_after_patience_epochs_without_progress
     assert rates.min() < params["lr"]  # this short, noisy fit did stall
     constant = FlowRegressor(**params).fit(X, y)
     assert constant.net_.optimizer_.param_groups[0]["lr"] == params["lr"]
+
+
+def test_a_tempered_truncated_flow_is_still_normalised_inside_the_box():
+    X, y = _cut_by_the_box(300)
+    est = FlowRegressor(**{**FAST, "max_epochs": 5, "target_bounds": (0.0, 1.0),
+                           "bounds_transform": "truncate",
+                           "calibration": "temperature"}).fit(X, y)
+    assert est.temperature_ != 1.0
+    inside = np.linspace(0, 1, 20001)[1:-1]
+    for x in (0.1, 0.7):
+        p = np.exp(est.log_prob(np.full((len(inside), 1), x), inside))
+        assert np.trapezoid(p, inside) == pytest.approx(1.0, abs=1e-3)
+        median = est.predict_quantiles([[x]], 0.5)[0, 0]
+        cdf = np.concatenate([[0], np.cumsum((p[1:] + p[:-1]) / 2 * np.diff(inside))])
+        assert np.interp(median, inside, cdf) == pytest.approx(0.5, abs=2e-3)
