@@ -18,7 +18,7 @@ import torch
 
 from .base import Transform, _check_context, _check_features, _check_int
 from .conditioners import MLP, ResidualMLP
-from .splines import rational_quadratic_spline
+from .splines import DEFAULT_MIN_BIN_WIDTH, DEFAULT_MIN_DERIVATIVE, _spline
 
 __all__ = ["AffineCoupling", "SplineCoupling"]
 
@@ -272,7 +272,7 @@ class SplineCoupling(_Coupling):
 
     def _elementwise(self, x, params, inverse):
         k = self.n_bins
-        widths = params[..., :k] * self.logit_scale
-        heights = params[..., k: 2 * k] * self.logit_scale
-        derivs = params[..., 2 * k:]
-        return rational_quadratic_spline(x, widths, heights, derivs, self.tail_bound, inverse)
+        # Width and height logits stay packed, (..., d, 2, K): one pass builds both knots.
+        logits = params[..., :2 * k].unflatten(-1, (2, k)) * self.logit_scale
+        return _spline(x, logits, params[..., 2 * k:], self.tail_bound, inverse,
+                       DEFAULT_MIN_BIN_WIDTH, DEFAULT_MIN_DERIVATIVE)

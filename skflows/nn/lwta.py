@@ -46,7 +46,7 @@ from torch import nn
 from .base import Transform, _check_features, _check_int
 from .flows import Flow, StandardNormal, stack_couplings
 from .linear import BatchedLinear
-from .splines import rational_quadratic_spline
+from .splines import DEFAULT_MIN_BIN_WIDTH, DEFAULT_MIN_DERIVATIVE, _spline
 
 __all__ = ["LWTA", "StochasticSplineCoupling", "StochasticFlow", "lwta_flow",
            "keyed_uniform", "row_keys"]
@@ -378,9 +378,10 @@ class StochasticSplineCoupling(Transform):
         params = self.head(hidden)
         params = params.reshape(*params.shape[:-1], self.n_transformed, self.n_params)
         k = self.n_bins
-        y_tr, log_det = rational_quadratic_spline(
-            x_tr, params[..., :k] * self.logit_scale, params[..., k:2 * k] * self.logit_scale,
-            params[..., 2 * k:], self.tail_bound, inverse)
+        y_tr, log_det = _spline(
+            x_tr, params[..., :2 * k].unflatten(-1, (2, k)) * self.logit_scale,
+            params[..., 2 * k:], self.tail_bound, inverse, DEFAULT_MIN_BIN_WIDTH,
+            DEFAULT_MIN_DERIVATIVE)
         return torch.cat([x_id, y_tr], dim=-1), log_det.sum(-1), log_pi
 
     def forward(self, x):

@@ -215,3 +215,29 @@ def test_actnorm_data_dependent_init_standardises_first_batch():
     # Later batches use the stored statistics.
     y2, _ = layer(x + 1.0)
     assert torch.allclose(y2, y + torch.exp(layer.log_scale).detach(), atol=1e-10)
+
+
+def test_spline_unequal_minimum_bin_sizes_and_packed_path():
+    """Different minimum widths and heights are honoured (the smallest bin of each is at
+    least its minimum), the end knots stay pinned, log-det matches autograd, and the
+    coupling layers' packed path gives the public function's values."""
+    from skflows.nn.splines import _knots, _spline
+    g = torch.Generator().manual_seed(3)
+    x = torch.linspace(-3.2, 3.2, 301, dtype=torch.float64, requires_grad=True)
+    # Very peaked logits so that the minimum sizes bind.
+    w = (8 * torch.randn(1, 6, generator=g, dtype=torch.float64)).expand(len(x), 6)
+    h = (8 * torch.randn(1, 6, generator=g, dtype=torch.float64)).expand(len(x), 6)
+    d = torch.randn(1, 5, generator=g, dtype=torch.float64).expand(len(x), 5)
+    y, ld = rational_quadratic_spline(x, w, h, d, bound=3.0, min_bin_width=0.05,
+                                      min_bin_height=0.01)
+    knots = _knots(torch.stack([w[:1], h[:1]], dim=-2), 3.0,
+                   torch.tensor([[0.05], [0.01]], dtype=torch.float64))
+    sizes = torch.diff(knots, dim=-1) / 6.0
+    assert sizes[0, 0].min() >= 0.05 - 1e-12 and sizes[0, 1].min() >= 0.01 - 1e-12
+    assert sizes[0, 0].min() < 0.051 and sizes[0, 1].min() < 0.011  # they do bind
+    assert knots[0, :, 0].tolist() == [-3.0, -3.0] and knots[0, :, -1].tolist() == [3.0, 3.0]
+    (dy_dx,) = torch.autograd.grad(y.sum(), x)
+    assert torch.max(torch.abs(torch.log(dy_dx) - ld)) < 1e-9
+    y2, ld2 = _spline(x.detach(), torch.stack([w, h], dim=-2), d, 3.0, False,
+                      torch.tensor([[0.05], [0.01]], dtype=torch.float64), 1e-3)
+    assert torch.allclose(y2, y.detach(), atol=1e-12) and torch.allclose(ld2, ld, atol=1e-12)
