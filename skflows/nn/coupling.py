@@ -18,7 +18,7 @@ import torch
 
 from .base import Transform, _check_context, _check_features, _check_int
 from .conditioners import MLP, ResidualMLP
-from .splines import DEFAULT_MIN_BIN_WIDTH, DEFAULT_MIN_DERIVATIVE, _spline
+from .splines import _spline
 
 __all__ = ["AffineCoupling", "SplineCoupling"]
 
@@ -274,5 +274,4 @@ class SplineCoupling(_Coupling):
         k = self.n_bins
         # Width and height logits stay packed, (..., d, 2, K): one pass builds both knots.
         logits = params[..., :2 * k].unflatten(-1, (2, k)) * self.logit_scale
-        return _spline(x, logits, params[..., 2 * k:], self.tail_bound, inverse,
-                       DEFAULT_MIN_BIN_WIDTH, DEFAULT_MIN_DERIVATIVE)
+        return _spline(x, logits, params[..., 2 * k:], self.tail_bound, inverse)

@@ -46,7 +46,7 @@ from torch import nn
 from .base import Transform, _check_features, _check_int
 from .flows import Flow, StandardNormal, stack_couplings
 from .linear import BatchedLinear
-from .splines import DEFAULT_MIN_BIN_WIDTH, DEFAULT_MIN_DERIVATIVE, _spline
+from .splines import _spline
 
 __all__ = ["LWTA", "StochasticSplineCoupling", "StochasticFlow", "lwta_flow",
            "keyed_uniform", "row_keys"]
@@ -380,8 +380,7 @@ class StochasticSplineCoupling(Transform):
         k = self.n_bins
         y_tr, log_det = _spline(
             x_tr, params[..., :2 * k].unflatten(-1, (2, k)) * self.logit_scale,
-            params[..., 2 * k:], self.tail_bound, inverse, DEFAULT_MIN_BIN_WIDTH,
-            DEFAULT_MIN_DERIVATIVE)
+            params[..., 2 * k:], self.tail_bound, inverse)
         return torch.cat([x_id, y_tr], dim=-1), log_det.sum(-1), log_pi
 
     def forward(self, x):

@@ -17,7 +17,7 @@ __all__ = ["rational_quadratic_spline", "DEFAULT_MIN_BIN_WIDTH", "DEFAULT_MIN_BI
            "DEFAULT_MIN_DERIVATIVE"]
 
 DEFAULT_MIN_BIN_WIDTH = 1e-3
-DEFAULT_MIN_BIN_HEIGHT = 1e-3
+DEFAULT_MIN_BIN_HEIGHT = DEFAULT_MIN_BIN_WIDTH  # equal: the coupling layers pass one minimum
 DEFAULT_MIN_DERIVATIVE = 1e-3
 
 
@@ -140,10 +140,13 @@ def rational_quadratic_spline(
                    min_derivative)
 
 
-def _spline(inputs, logits, derivative_logits, bound, inverse, min_sizes, min_derivative):
+def _spline(inputs, logits, derivative_logits, bound, inverse,
+            min_sizes=DEFAULT_MIN_BIN_WIDTH, min_derivative=DEFAULT_MIN_DERIVATIVE):
     """The spline of :func:`rational_quadratic_spline` from the width and height logits
     stacked on axis -2 (``logits`` of shape (..., d, 2, K)), without argument checks:
     the fast path of the coupling layers, which hold their parameters packed so.
+    ``min_sizes``: one minimum for widths and heights (the defaults are equal), or a
+    (2, 1) tensor of the two.
 
     Every knot-indexed quantity is read with two gathers: the knots below and above
     each input (widths and heights as their differences) and the two derivatives."""
