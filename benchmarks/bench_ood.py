@@ -91,7 +91,10 @@ number (and share) of sets on which each detector is at least IsolationForest's 
 minus 3 points, and mean fit seconds (for columns that reuse the default flow, its fit is
 included: the cost of the detector from scratch). A detector that fails on a seed counts
 as ROC-AUC 50 (chance) in the summary and is marked ``!``. ``--json FILE`` writes every
-per-seed number after each seed; ``--resume FILE`` reuses the seeds already in FILE.
+per-seed number after each seed; ``--resume FILE [FILE ...]`` reuses the results already
+in those files (merged: runs of separate processes become one), computing only what they
+lack (whole seeds, or the missing detectors of a seed); ``--rerun DETECTOR ...`` drops
+those detectors from the resumed results so that only they are computed again.
 
 Run
 ---
@@ -108,10 +111,11 @@ minutes per set (3 seeds) below 1000 training rows, 10-15 minutes at 3000-5000 r
 35-45 minutes at the 10 000-row cap (8 sets), 1-2 hours on internetads (1555 features,
 about 4 s per epoch); 9-12 hours for the whole run.
 ``--device cuda`` runs the flows on a GPU; ``--datasets`` with one ``--json`` file per
-process splits the run. ``--quick``: one seed, 5 epochs, 1000-row caps, 5000 uniform
-draws and, unless ``--datasets`` is given, glass, vertebral and wbc only: a smoke run of
-about 10-30 seconds. ``--list`` prints the sets with their sizes; ``--datasets`` selects
-by name.
+process splits the run, and ``--resume a.json b.json ... --json all.json`` merges the parts
+(nothing is refitted when they are complete). ``--quick``: one seed, 5 epochs, 1000-row
+caps, 5000 uniform draws and, unless ``--datasets`` is given, glass, vertebral and wbc
+only: a smoke run of about 10-30 seconds. ``--list`` prints the sets with their sizes;
+``--datasets`` selects by name.
 """
 
 import os
@@ -309,19 +313,39 @@ def gmm_by_bic(X, seed):
     return best[1]
 
 
-def run_seed(name, seed, args, detectors):
-    """ROC-AUC x100, fit seconds and notes of every detector on one split."""
+# Columns that wrap (or reuse) the default flow's fit: computing one of them fits it.
+NEEDS_DEFAULT_FLOW = ("FlowDensity", "LikelihoodRatio", "InputComplexity", "Typicality",
+                      "FlowOutlierGenerator", "FlowDensity selected")
+
+
+def run_seed(name, seed, args, detectors, previous=None):
+    """ROC-AUC x100, fit seconds and notes of every detector on one split.
+
+    With ``previous`` (a stored, incomplete result of the same split) only the detectors
+    it lacks are computed and added to it; the default flow is refitted when a column
+    that wraps it is missing (same seed, same fit) but its stored entry is kept, and the
+    flow mixture reuses the stored Gaussian mixture's ``K``."""
     X_train, X_test, y_test = split(name, seed, args.data_dir, args.max_train, args.max_test)
     X32, X32_test = X_train.astype(np.float32), X_test.astype(np.float32)
     flow_kw = dict(max_epochs=args.max_epochs, device=args.device, random_state=seed,
                    permutation="lu" if X_train.shape[1] <= LU_MAX_FEATURES else "random")
-    out = {"n_train": len(X_train), "n_test": len(X_test),
-           "n_test_outliers": int(y_test.sum()), "detectors": {}}
+    out = previous if previous is not None else {
+        "n_train": len(X_train), "n_test": len(X_test),
+        "n_test_outliers": int(y_test.sum()), "detectors": {}}
+    todo = [k for k in detectors if k not in out["detectors"]]
+    if any(k in todo for k in NEEDS_DEFAULT_FLOW) and "FlowDensity" not in todo:
+        todo.append("FlowDensity")  # refitted for its wrappers; the stored entry is kept
+        kept_flow_entry = out["detectors"]["FlowDensity"]
+    else:
+        kept_flow_entry = None
+    if "FlowMixture (GMM start)" in todo and "gmm_n_components" not in out \
+            and "GMM (BIC)" not in todo:
+        todo.append("GMM (BIC)")
     shared = {}
 
     def record(key, fit, score, extra_seconds=0.0):
         """Fit (timed), score the test part (larger = more normal), store ROC-AUC."""
-        if key not in detectors:
+        if key not in todo:
             return
         entry, model = {"auc": None, "fit_s": None}, None
         try:
@@ -347,7 +371,10 @@ def run_seed(name, seed, args, detectors):
 
     t_seed = time.perf_counter()
     flow = record("FlowDensity", default_flow, lambda m: m.score_samples(X32_test))
-    flow_s = out["detectors"]["FlowDensity"]["fit_s"] or 0.0
+    flow_s = (out["detectors"]["FlowDensity"]["fit_s"] or 0.0) \
+        if "FlowDensity" in out["detectors"] else 0.0
+    if kept_flow_entry is not None:
+        out["detectors"]["FlowDensity"] = kept_flow_entry
     frozen = (lambda: FrozenEstimator(flow)) if flow is not None else None
 
     def wrapped(make):
@@ -421,7 +448,7 @@ def run_seed(name, seed, args, detectors):
                max_epochs=args.max_epochs, device=args.device,
                random_state=seed)).fit(X32),
            lambda m: m.score_samples(X32_test))
-    out["seconds"] = time.perf_counter() - t_seed
+    out["seconds"] = out.get("seconds", 0.0) + time.perf_counter() - t_seed
     return out
 
 
@@ -516,6 +543,35 @@ def summary(results, names, detectors, seeds, recommended, reason):
     print(f"Best mean ROC-AUC: {best_mean}; best mean rank: {best_rank}.")
 
 
+def merge_results(paths, rerun=()):
+    """The sets of several result files, merged (per seed, the detectors of every file;
+    for one present in several, the later file's), without the ``rerun`` detectors;
+    and the first file's protocol."""
+    results, protocol = {}, {}
+    for path in paths:
+        if not os.path.isfile(path):
+            continue
+        with open(path) as handle:
+            loaded = json.load(handle)
+        protocol = protocol or loaded.get("protocol", {})
+        for name, set_result in loaded.get("sets", {}).items():
+            target = results.setdefault(name, {"seeds": {}})
+            if "info" in set_result:
+                target["info"] = set_result["info"]
+            for seed, seed_result in set_result.get("seeds", {}).items():
+                stored = target["seeds"].get(seed)
+                if stored is None:
+                    target["seeds"][seed] = seed_result
+                else:
+                    stored["detectors"].update(seed_result["detectors"])
+                    stored.update({k: v for k, v in seed_result.items() if k != "detectors"})
+    for set_result in results.values():
+        for seed_result in set_result["seeds"].values():
+            for key in rerun:
+                seed_result["detectors"].pop(key, None)
+    return results, protocol
+
+
 def write_json(path, payload):
     tmp = f"{path}.tmp"
     with open(tmp, "w") as handle:
@@ -552,9 +608,13 @@ def main(argv=None):
                              "skflows column name")
     parser.add_argument("--device", default="cpu", help="torch device of the flows")
     parser.add_argument("--json", default=None, help="write per-seed results here")
-    parser.add_argument("--resume", default=None,
-                        help="reuse the seeds already in this JSON file (and write there "
-                             "unless --json is given)")
+    parser.add_argument("--resume", nargs="+", default=None, metavar="FILE",
+                        help="reuse the results already in these JSON files (merged; "
+                             "written to the first unless --json is given): complete "
+                             "seeds are kept, incomplete ones get their missing detectors")
+    parser.add_argument("--rerun", nargs="+", default=[], metavar="DETECTOR",
+                        help="drop these detectors from the resumed results, so that they "
+                             "are computed again (the other detectors' results are kept)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: one seed, 5 epochs, small caps, 3 small sets")
     parser.add_argument("--verbose", action="store_true", help="print tracebacks")
@@ -616,12 +676,11 @@ def main(argv=None):
         print("note: pyod is not installed; skipping the pyod peers KNN, PCA and ECOD "
               "(install it into the peer environment: /work/venvs/peers/bin/python -m pip "
               "install pyod)\n")
-    json_path = args.json or args.resume
-    results, resumed_protocol = {}, {}
-    if args.resume and os.path.isfile(args.resume):
-        with open(args.resume) as handle:
-            resumed = json.load(handle)
-        results, resumed_protocol = resumed.get("sets", {}), resumed.get("protocol", {})
+    unknown = [k for k in args.rerun if k not in detectors]
+    if unknown:
+        parser.error(f"--rerun: unknown detector(s) {unknown}; choose from {detectors}")
+    json_path = args.json or (args.resume[0] if args.resume else None)
+    results, resumed_protocol = merge_results(args.resume or [], args.rerun)
     payload = {"protocol": {
         "split": "stratified 70/30 (ADBench); dev tasks: UCI train/test as bench_ood_dev.py",
         "scaling": "min-max fitted on the (capped) training part",
@@ -640,8 +699,8 @@ def main(argv=None):
                and resumed_protocol[k] != payload["protocol"][k]]
     if changed:
         settings = ", ".join(f"{k}={resumed_protocol[k]}" for k in changed)
-        print(f"warning: {args.resume} was run with other settings ({settings}); its seeds "
-              "are reused as they are.\n")
+        print(f"warning: {' '.join(args.resume)} was run with other settings ({settings}); "
+              "its seeds are reused as they are.\n")
 
     # Development tasks first (they decide the recommended column), then the benchmark
     # sets from the smallest up, so that a stopped run holds as many sets as possible.
@@ -671,13 +730,15 @@ def main(argv=None):
                                       "group": "dev" if name in DEV_TASKS else
                                       ("ODDS" if name in ODDS_SETS else "ADBench")}
             for seed in seeds:
-                if seed_complete(set_result["seeds"].get(str(seed)), detectors):
+                previous = set_result["seeds"].get(str(seed))
+                if seed_complete(previous, detectors):
                     continue
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ConvergenceWarning)
                     warnings.simplefilter("ignore", UserWarning)
                     warnings.simplefilter("ignore", RuntimeWarning)
-                    set_result["seeds"][str(seed)] = run_seed(name, seed, args, detectors)
+                    set_result["seeds"][str(seed)] = run_seed(name, seed, args, detectors,
+                                                              previous)
                 if json_path:
                     write_json(json_path, payload)
             print(set_line(name, set_result, detectors, seeds), flush=True)
