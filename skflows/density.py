@@ -55,7 +55,7 @@ def n_trimmed(n_rows: int, trim_fraction: float) -> int:
     return min(math.floor(round(trim_fraction * n_rows, 9)), n_rows - 1)
 
 
-def trimmed_mean(log_likelihood, trim_fraction: float):
+def trimmed_mean(log_likelihood, trim_fraction: float, protected=None):
     """Mean of per-row log-likelihoods without the lowest ``trim_fraction`` of the rows.
 
     The C-step of the trimmed likelihood estimator (Neykov et al., CSDA 2007, Sec. 2;
@@ -71,16 +71,25 @@ def trimmed_mean(log_likelihood, trim_fraction: float):
         Per-row log-likelihoods (nats) of a batch.
     trim_fraction : float in [0, 0.5]
         Fraction of the rows to leave out.
+    protected : bool Tensor of shape (n,), optional
+        Rows that are never left out (labeled rows of a semi-supervised fit); ``k`` is
+        then ``n_trimmed`` of the other rows, chosen among them.
 
     Returns
     -------
     mean : Tensor of shape ()
         Mean over the kept rows (all rows when ``k = 0``).
     """
-    k = n_trimmed(log_likelihood.shape[0], trim_fraction)
+    n = log_likelihood.shape[0]
+    if protected is not None:
+        n = n - int(protected.sum())
+    k = n_trimmed(n, trim_fraction)
     if k == 0:
         return log_likelihood.mean()
-    kept = torch.argsort(log_likelihood.detach(), stable=True)[k:]
+    keys = log_likelihood.detach()
+    if protected is not None:
+        keys = keys.masked_fill(protected, math.inf)
+    kept = torch.argsort(keys, stable=True)[k:]
     return log_likelihood[kept].mean()
 
 

@@ -2,6 +2,7 @@
 semi-supervised labels, scikit-learn integration, persistence, determinism and errors."""
 
 import math
+import warnings
 import pickle
 
 import numpy as np
@@ -629,3 +630,126 @@ def test_learned_weights_start_at_the_partition_proportions():
                                        "weight_prior": "learned", "lr": 0.0,
                                        "max_epochs": 1}).fit(X)
         np.testing.assert_allclose(np.sort(est.weights_), [0.2, 0.8], atol=0.02)
+
+
+# ---------------------------------------------------------------- trimmed likelihood
+@pytest.mark.parametrize("loss_fn", [negative_marginal_likelihood, negative_elbo])
+def test_trimmed_losses_leave_out_the_lowest_unlabeled_rows_only(loss_fn):
+    est, x = _tiny_module()
+    module = est.module_
+    x = x.clone().requires_grad_(True)
+    label = torch.full((len(x),), -1)
+    with torch.no_grad():
+        log_joint = module.log_joint(x)
+        if loss_fn is negative_marginal_likelihood:
+            per_row = torch.logsumexp(log_joint, -1)
+        else:
+            log_q = module.log_q(x)
+            per_row = (log_q.exp() * (log_joint - log_q)).sum(-1)
+    order = torch.argsort(per_row, stable=True)
+    # Label two of the least likely rows: they must stay in, and k counts the others.
+    label[order[:2]] = 0
+    with torch.no_grad():  # a labeled row's objective is its own component's
+        per_row[order[:2]] = log_joint[order[:2], 0] + (
+            log_q[order[:2], 0] if loss_fn is negative_elbo else 0.0)
+    unlabeled = (label < 0).numpy()
+    k = int(np.floor(0.25 * unlabeled.sum()))  # 29 of 118 unlabeled rows
+    keys = np.where(unlabeled, per_row.numpy(), np.inf)
+    trimmed = np.argsort(keys, kind="stable")[:k]
+    kept = np.setdiff1d(np.arange(len(x)), trimmed)
+    assert not np.isin(order[:2].numpy(), trimmed).any()
+    loss = loss_fn(module, x, label, trim_fraction=0.25)
+    assert loss.item() == pytest.approx(-per_row.numpy()[kept].mean(), rel=1e-10)
+    # The flows get the gradient of a plain mean over the kept rows: none from the
+    # trimmed ones.
+    log_joint_g = module.log_joint(x)
+    if loss_fn is negative_marginal_likelihood:
+        rows = torch.logsumexp(log_joint_g, -1)
+        rows = torch.where(label >= 0, log_joint_g[:, 0], rows)
+    else:
+        log_q_g = module.log_q(x)
+        rows = (log_q_g.exp() * (log_joint_g - log_q_g)).sum(-1)
+        rows = torch.where(label >= 0, log_joint_g[:, 0] + log_q_g[:, 0], rows)
+    expected = -rows[torch.from_numpy(kept)].mean()
+    flow_params = list(module.flow.parameters())
+    for g, h in zip(torch.autograd.grad(loss, flow_params, retain_graph=True,
+                                        allow_unused=True),
+                    torch.autograd.grad(expected, flow_params, allow_unused=True)):
+        if g is None or h is None:
+            assert g is None and h is None
+        else:
+            torch.testing.assert_close(g, h, rtol=1e-9, atol=1e-12)
+    if loss_fn is negative_elbo:  # (the exact loss's q term reaches x on every row)
+        (grad,) = torch.autograd.grad(loss, x)
+        np.testing.assert_array_equal(grad.numpy()[trimmed], 0.0)
+        assert (np.abs(grad.numpy()[kept]).sum(axis=1) > 0).all()
+    # The monitored metric is the same trimmed mean of the log-likelihood.
+    with torch.no_grad():
+        metric = mixture_nll(module, x, label, trim_fraction=0.25)
+        evidence = torch.logsumexp(log_joint, -1).numpy()
+    keys = np.where(unlabeled, evidence, np.inf)
+    kept_metric = np.sort(np.argsort(keys, kind="stable")[k:])
+    assert metric.item() == pytest.approx(-evidence[kept_metric].mean(), rel=1e-10)
+    # Trimming 0 is the plain loss, exactly.
+    assert torch.equal(loss_fn(module, x, label, trim_fraction=0.0), loss_fn(module, x, label))
+
+
+def test_trimming_zero_gives_the_plain_fit_exactly():
+    X, _ = _blobs(200)
+    for init_params in ("kmeans", "gmm"):
+        plain = FlowMixtureClustering(**{**FAST, "init_params": init_params}).fit(X)
+        zero = FlowMixtureClustering(**{**FAST, "init_params": init_params},
+                                     trim_fraction=0.0).fit(X)
+        for (name, a), (_, b) in zip(plain.module_.state_dict().items(),
+                                     zero.module_.state_dict().items()):
+            assert torch.equal(a, b), name
+        assert [h["valid_loss"] for h in plain.history_] == \
+            [h["valid_loss"] for h in zero.history_]
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "gmm"])
+def test_trimmed_start_leaves_a_cluster_of_anomalies_out(init_params):
+    """C-steps of the start: 10 % clustered anomalies pull the plain start's centre
+    towards them; the trimmed start is the inliers' Gaussian (their mean, a covariance
+    shrunk by the trimming)."""
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.randn(450, 2), [4.0, 4.0] + 0.1 * rng.randn(50, 2)])
+    starts = {}
+    for trim in (0.0, 0.2):
+        est = FlowMixtureClustering(**{**FAST, "n_components": 1,
+                                       "init_params": init_params}, trim_fraction=trim)
+        est._set_standardization(X)
+        Xs = (X - est.mean_) / est.scale_
+        loc, std, chol, weights = est._initial_partition(Xs, np.full(len(X), -1), 0)
+        starts[trim] = loc[0] * est.scale_ + est.mean_  # back in the units of X
+    assert np.linalg.norm(starts[0.0] - 0.4) < 0.15   # pulled: 10 % of the way to (4, 4)
+    assert np.linalg.norm(starts[0.2]) < 0.15         # the inliers' centre
+    # Labeled rows are never trimmed: labeled anomalies keep the start on them.
+    est = FlowMixtureClustering(**{**FAST, "n_components": 1,
+                                   "init_params": init_params}, trim_fraction=0.2)
+    est._set_standardization(X)
+    labels = np.r_[np.full(450, -1), np.zeros(50, dtype=int)]
+    loc, *_ = est._initial_partition((X - est.mean_) / est.scale_, labels, 0)
+    assert np.linalg.norm(loc[0] * est.scale_ + est.mean_ - starts[0.2]) > 0.2
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_trimming_makes_the_mixture_robust_to_clustered_contamination(seed):
+    """10 % clustered anomalies in the training rows (the FlowDensity test's data): the
+    plain mixture learns the cluster as density (ROC-AUC below 0.7 on these seeds),
+    the trimmed one keeps it out."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.RandomState(seed)
+    X = np.vstack([rng.randn(450, 2), [2.5, 2.5] + 0.15 * rng.randn(50, 2)])
+    X_test = np.vstack([rng.randn(200, 2), [2.5, 2.5] + 0.15 * rng.randn(50, 2)])
+    y_test = np.r_[np.ones(200), np.zeros(50)]
+    params = dict(n_components=1, init_params="gmm", posterior="exact", flow="nsf",
+                  n_layers=2, hidden_dims=(16,), n_bins=4, max_epochs=30, batch_size=64,
+                  device="cpu", random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        auc = {t: roc_auc_score(y_test, FlowMixtureClustering(**params, trim_fraction=t)
+                                .fit(X).score_samples(X_test)) for t in (0.0, 0.2)}
+    assert auc[0.2] > 0.95
+    assert auc[0.2] > auc[0.0] + 0.2
