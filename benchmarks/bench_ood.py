@@ -96,7 +96,9 @@ as ROC-AUC 50 (chance) in the summary and is marked ``!``. ``--json FILE`` write
 per-seed number after each seed; ``--resume FILE [FILE ...]`` reuses the results already
 in those files (merged: runs of separate processes become one), computing only what they
 lack (whole seeds, or the missing detectors of a seed); ``--rerun DETECTOR ...`` drops
-those detectors from the resumed results so that only they are computed again.
+those detectors from the resumed results so that only they are computed again;
+``--skip DETECTOR ...`` leaves detectors out of a run (its tables and summary cover the
+others), for instance the costly label-free selection, to be added by a later run.
 
 Run
 ---
@@ -615,6 +617,9 @@ def main(argv=None):
                         help="reuse the results already in these JSON files (merged; "
                              "written to the first unless --json is given): complete "
                              "seeds are kept, incomplete ones get their missing detectors")
+    parser.add_argument("--skip", nargs="+", default=[], metavar="DETECTOR",
+                        help="leave these detectors out of this run (tables and summary "
+                             "cover the others; a later --resume run can add them)")
     parser.add_argument("--rerun", nargs="+", default=[], metavar="DETECTOR",
                         help="drop these detectors from the resumed results, so that they "
                              "are computed again (the other detectors' results are kept)")
@@ -674,14 +679,15 @@ def main(argv=None):
         FlowDensity(n_layers=1, hidden_dims=(4,), max_epochs=1, device=args.device,
                     random_state=0).fit(np.random.RandomState(0).rand(64, 2))
     detectors = [k for k in FLOW_DETECTORS + PEER_DETECTORS
-                 if HAVE_PYOD or k not in PYOD_DETECTORS]
+                 if (HAVE_PYOD or k not in PYOD_DETECTORS) and k not in args.skip]
     if not HAVE_PYOD:
         print("note: pyod is not installed; skipping the pyod peers KNN, PCA and ECOD "
               "(install it into the peer environment: /work/venvs/peers/bin/python -m pip "
               "install pyod)\n")
-    unknown = [k for k in args.rerun if k not in detectors]
+    unknown = [k for k in args.rerun + args.skip if k not in FLOW_DETECTORS + PEER_DETECTORS]
     if unknown:
-        parser.error(f"--rerun: unknown detector(s) {unknown}; choose from {detectors}")
+        parser.error(f"--rerun/--skip: unknown detector(s) {unknown}; choose from "
+                     f"{list(FLOW_DETECTORS + PEER_DETECTORS)}")
     json_path = args.json or (args.resume[0] if args.resume else None)
     results, resumed_protocol = merge_results(args.resume or [], args.rerun)
     payload = {"protocol": {
