@@ -836,7 +836,7 @@ class FlowMixtureClustering(DensityScoreMixin, ClusterMixin, DensityMixin, BaseF
             for _ in range(_START_C_STEPS if trim > 0 else 0):
                 # C-step of trimmed k-means: refit on the rows nearest their centres.
                 new = _kept_rows(-km.transform(Xs).min(axis=1), trim, protected)
-                if np.array_equal(new, kept):
+                if np.array_equal(new, kept) or len(new) < K:
                     break
                 kept = new
                 km = KMeans(n_clusters=K, init=km.cluster_centers_, n_init=1,
@@ -850,7 +850,7 @@ class FlowMixtureClustering(DensityScoreMixin, ClusterMixin, DensityMixin, BaseF
             for _ in range(_START_C_STEPS if trim > 0 else 0):
                 # C-step: refit from the current mixture on its best-fitting rows.
                 new = _kept_rows(gm.score_samples(Xs), trim, protected)
-                if np.array_equal(new, kept):
+                if np.array_equal(new, kept) or len(new) < K:
                     break
                 kept = new
                 try:

@@ -753,3 +753,14 @@ def test_trimming_makes_the_mixture_robust_to_clustered_contamination(seed):
                                 .fit(X).score_samples(X_test)) for t in (0.0, 0.2)}
     assert auc[0.2] > 0.95
     assert auc[0.2] > auc[0.0] + 0.2
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "gmm"])
+def test_trimmed_start_keeps_at_least_one_row_per_component(init_params):
+    # 5 rows, 4 components, trimming 45 %: a C-step would keep 3 rows, fewer than the
+    # components, so the start stops before it and the fit succeeds.
+    X = np.random.RandomState(0).randn(5, 2)
+    est = FlowMixtureClustering(**{**FAST, "n_components": 4, "init_params": init_params,
+                                   "validation_fraction": 0.0, "max_epochs": 2},
+                                trim_fraction=0.45).fit(X)
+    assert np.isfinite(est.score_samples(X)).all()
