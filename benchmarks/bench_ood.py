@@ -105,15 +105,17 @@ Run
 ``OMP_NUM_THREADS=1 /work/venvs/peers/bin/python benchmarks/bench_ood.py --json
 bench_ood.json`` (the peer environment has pyod; add ``--resume bench_ood.json`` to
 continue a stopped run; the script sets ``OMP_NUM_THREADS=1`` itself when unset). Time on
-one core is dominated by the flow fits: the label-free selection (12 fits in the grid
+one core is dominated by the flow fits; the label-free selection (12 fits in the grid
 search, the uniform draws it scores, and the refit unless the default wins) costs about
-ten times the default flow's fit, a whole seed (every detector) about twelve times.
-Measured on 2 shared cores (``--quick --max-epochs 100``, one seed): 18 s on vertebral
-(168 training rows), 25 s on wbc (264 rows). Extrapolated with the flow fit times of
-the 12-set run in ``docs/benchmarks.rst`` (about 2 s + 5 ms per training row): about 1.5
-minutes per set (3 seeds) below 1000 training rows, 10-15 minutes at 3000-5000 rows,
-35-45 minutes at the 10 000-row cap (8 sets), 1-2 hours on internetads (1555 features,
-about 4 s per epoch); 9-12 hours for the whole run.
+eight times the default flow's fit, about three quarters of a seed. Measured on 2-3
+processes sharing 2 cores (2026-12-07), a set's three seeds without the selection
+(``--skip "FlowDensity selected"``): 1.5-5 minutes for sets of up to about 7000 rows and
+36 features, 3-10 minutes for the capped sets of 3-27 features (15 for aloi), about 30
+minutes for mnist_odds (100 features) and campaign (62); internetads (1555 features)
+did not finish one seed in 17 minutes (not profiled; among its work, the flow
+mixture's start fits 5 x 10 full-covariance Gaussian mixtures in 1555 dimensions and
+the flows' couplings have about a million weights each). With the selection, 2-10 minutes per small or medium set
+and 30 minutes for musk (166 features).
 ``--device cuda`` runs the flows on a GPU; ``--datasets`` with one ``--json`` file per
 process splits the run, and ``--resume a.json b.json ... --json all.json`` merges the parts
 (nothing is refitted when they are complete). ``--quick``: one seed, 5 epochs, 1000-row
