@@ -841,9 +841,10 @@ class FlowMixtureClustering(DensityScoreMixin, ClusterMixin, DensityMixin, BaseF
                 kept = new
                 km = KMeans(n_clusters=K, init=km.cluster_centers_, n_init=1,
                             random_state=seed).fit(Xs[kept])
-            cluster = km.predict(Xs[kept])
-            loc, std = _cluster_statistics(Xs[kept], cluster, K)
-            weights = np.bincount(cluster, minlength=K) / len(kept)
+            # km was last fitted on Xs[kept] (all rows without trimming): its labels_
+            # are those rows' clusters, as before trimming existed.
+            loc, std = _cluster_statistics(Xs[kept], km.labels_, K)
+            weights = np.bincount(km.labels_, minlength=K) / len(kept)
         elif self.init_params == "gmm":
             gm = self._start_mixture(Xs, Xv, seed, reg_covar)
             kept = np.arange(len(Xs))
