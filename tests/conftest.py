@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -36,4 +37,20 @@ def tiny_lwta_flow():
             for p in flow.parameters():
                 p.add_(scale * torch.randn(p.shape, generator=g, dtype=p.dtype))
         return flow.eval()
+    return make
+
+
+@pytest.fixture
+def contaminated_gaussian():
+    """Factory of a contaminated training set: ``make(seed, n=500, fraction=0.1)`` gives
+    standard-normal inliers with a tight cluster of anomalies at (2.5, 2.5) among the
+    ``n`` training rows, and a labelled test set from the same two laws (200 inliers,
+    50 anomalies; 1: inlier, 0: anomaly): ``(X, X_test, y_test)``."""
+    def make(seed, n=500, fraction=0.1):
+        rng = np.random.RandomState(seed)
+        n_out = int(fraction * n)
+        cluster = np.array([2.5, 2.5])
+        X = np.vstack([rng.randn(n - n_out, 2), cluster + 0.15 * rng.randn(n_out, 2)])
+        X_test = np.vstack([rng.randn(200, 2), cluster + 0.15 * rng.randn(50, 2)])
+        return X, X_test, np.r_[np.ones(200), np.zeros(50)]
     return make

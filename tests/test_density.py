@@ -550,19 +550,9 @@ def test_trimmed_validation_loss_is_the_trimmed_nll_of_fixed_validation_batches(
     assert est.history_[0]["valid_loss"] is None
 
 
-def _contaminated(seed, n=500, fraction=0.1):
-    """Standard-normal inliers with a tight cluster of anomalies at (2.5, 2.5), and a
-    labelled test set from the same two laws (1: inlier, 0: anomaly)."""
-    rng = np.random.RandomState(seed)
-    n_out = int(fraction * n)
-    cluster = np.array([2.5, 2.5])
-    X = np.vstack([rng.randn(n - n_out, 2), cluster + 0.15 * rng.randn(n_out, 2)])
-    X_test = np.vstack([rng.randn(200, 2), cluster + 0.15 * rng.randn(50, 2)])
-    return X, X_test, np.r_[np.ones(200), np.zeros(50)]
-
-
 @pytest.mark.parametrize("seed", [0, 1])
-def test_trimming_makes_the_flow_robust_to_clustered_contamination(seed):
+def test_trimming_makes_the_flow_robust_to_clustered_contamination(seed,
+                                                                   contaminated_gaussian):
     """10 % clustered anomalies in the training rows: the plain flow learns the cluster
     as a mode (ROC-AUC near or below 0.6 on these seeds); trimming 20 % of each batch
     keeps it out. The trimmed fraction exceeds the contamination on purpose: a batch of
@@ -572,7 +562,7 @@ def test_trimming_makes_the_flow_robust_to_clustered_contamination(seed):
     all 6)."""
     from sklearn.metrics import roc_auc_score
 
-    X, X_test, y_test = _contaminated(seed)
+    X, X_test, y_test = contaminated_gaussian(seed)
     params = dict(n_layers=2, hidden_dims=(16,), n_bins=4, max_epochs=60, batch_size=64,
                   device="cpu", random_state=seed)
     with warnings.catch_warnings():

@@ -734,16 +734,14 @@ def test_trimmed_start_leaves_a_cluster_of_anomalies_out(init_params):
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_trimming_makes_the_mixture_robust_to_clustered_contamination(seed):
+def test_trimming_makes_the_mixture_robust_to_clustered_contamination(seed,
+                                                                      contaminated_gaussian):
     """10 % clustered anomalies in the training rows (the FlowDensity test's data): the
     plain mixture learns the cluster as density (ROC-AUC below 0.7 on these seeds),
     the trimmed one keeps it out."""
     from sklearn.metrics import roc_auc_score
 
-    rng = np.random.RandomState(seed)
-    X = np.vstack([rng.randn(450, 2), [2.5, 2.5] + 0.15 * rng.randn(50, 2)])
-    X_test = np.vstack([rng.randn(200, 2), [2.5, 2.5] + 0.15 * rng.randn(50, 2)])
-    y_test = np.r_[np.ones(200), np.zeros(50)]
+    X, X_test, y_test = contaminated_gaussian(seed)
     params = dict(n_components=1, init_params="gmm", posterior="exact", flow="nsf",
                   n_layers=2, hidden_dims=(16,), n_bins=4, max_epochs=30, batch_size=64,
                   device="cpu", random_state=seed)
