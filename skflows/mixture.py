@@ -38,6 +38,9 @@ _GMM_REG_COVARS = (1e-6, 1e-4, 1e-3, 1e-2, 1e-1)
 #: Most C-steps of a trimmed start (refits on the best-fitting rows; they stop earlier
 #: when the kept rows no longer change).
 _START_C_STEPS = 10
+#: Smallest per-feature standard deviation of a diagonal (k-means) start, standardised
+#: units (the square root of GaussianMixture's default ``reg_covar``).
+_STD_FLOOR = 1e-3
 
 
 # ---------------------------------------------------------------------------- torch module
@@ -341,7 +344,7 @@ def _cluster_statistics(Xs: np.ndarray, assignment: np.ndarray, n_components: in
     safe = np.maximum(counts, 1.0)[:, None]
     loc = sums / safe
     std = np.sqrt(np.maximum(squares / safe - loc * loc, 0.0))
-    std = np.where(counts[:, None] > 1, np.maximum(std, 1e-3), 1.0)
+    std = np.where(counts[:, None] > 1, np.maximum(std, _STD_FLOOR), 1.0)
     return loc, std
 
 
@@ -367,6 +370,14 @@ def _clear_gain(gain: np.ndarray, tol: float = 0.0) -> bool:
         return False
     standard_error = gain.std(ddof=1) / np.sqrt(gain.size) if gain.size > 1 else 0.0
     return bool(gain.mean() > max(tol, standard_error))
+
+
+def _n_at_floor(variances: np.ndarray, floor: float) -> np.ndarray:
+    """Per component, the number of directions in which it is singular up to its
+    regularisation: ``variances`` ``(K, d)`` (covariance eigenvalues, or per-feature
+    variances of a diagonal start) within a relative 1e-3 of their ``floor`` (the
+    rows share a value there, or are fewer than the features). Shape ``(K,)``."""
+    return (variances <= floor * (1 + 1e-3)).sum(axis=-1)
 
 
 def _kept_rows(scores: np.ndarray, trim_fraction: float, protected=None) -> np.ndarray:
@@ -613,14 +624,14 @@ class FlowMixtureClustering(DensityScoreMixin, ClusterMixin, DensityMixin, BaseF
     (the restore leaves out the rows that either model puts in its lowest ``t``). A
     cluster of anomalies in the training rows then stays out of every component
     instead of becoming one. Trimmed likelihood has spurious maximisers where a
-    component collapses onto rows that share a value [6]_; on data dominated by binary
-    features the C-steps can reach one, and the fit then stops with
-    :class:`FloatingPointError`. Measured on ADBench's campaign (52 binary features of
-    62, ``n_components=8``, 10 000 training rows, seed 0), the training loss diverged
-    at the ninth mini-batch; a reproduction of the start (the same GaussianMixture and
-    C-steps on 80 % of those rows) gave 17 % of the held-out 20 % a log-density
-    below -1000 after the first C-step, against 0.2 % before it. On such data use
-    ``trim_fraction=0`` or ``FlowDensity(trim_fraction=...)``, which fitted those rows.
+    component collapses onto rows that share a value [6]_ (TCLUST bounds the
+    covariance eigenvalues against them): the C-steps stop before a refit that makes a
+    component singular in more directions than the untrimmed start (covariance
+    eigenvalues within a relative 1e-3 of ``reg_covar``; for the k-means start,
+    per-feature variances at their floor). Without that guard, on ADBench's campaign (52
+    binary features of 62, ``n_components=8``, 10 000 training rows, seed 0) the first
+    C-step gave 17 % of held-out rows a log-density below -1000 (0.2 % before it) and
+    the training loss diverged in the first epoch; with it, that fit completes.
 
     References
     ----------
@@ -841,14 +852,20 @@ class FlowMixtureClustering(DensityScoreMixin, ClusterMixin, DensityMixin, BaseF
         if self.init_params == "kmeans":
             km = KMeans(n_clusters=K, n_init=3, random_state=seed).fit(Xs)
             kept = np.arange(len(Xs))
+            if trim > 0:
+                collapsed = _n_at_floor(
+                    _cluster_statistics(Xs, km.labels_, K)[1] ** 2, _STD_FLOOR ** 2)
             for _ in range(_START_C_STEPS if trim > 0 else 0):
                 # C-step of trimmed k-means: refit on the rows nearest their centres.
                 new = _kept_rows(-km.transform(Xs).min(axis=1), trim, protected)
                 if np.array_equal(new, kept) or len(new) < K:
                     break
-                kept = new
-                km = KMeans(n_clusters=K, init=km.cluster_centers_, n_init=1,
-                            random_state=seed).fit(Xs[kept])
+                refit = KMeans(n_clusters=K, init=km.cluster_centers_, n_init=1,
+                               random_state=seed).fit(Xs[new])
+                std = _cluster_statistics(Xs[new], refit.labels_, K)[1]
+                if np.any(_n_at_floor(std ** 2, _STD_FLOOR ** 2) > collapsed):
+                    break  # a spurious collapse (see the gmm start below)
+                kept, km = new, refit
             # km was last fitted on Xs[kept] (all rows without trimming): its labels_
             # are those rows' clusters, as before trimming existed.
             loc, std = _cluster_statistics(Xs[kept], km.labels_, K)
@@ -856,6 +873,8 @@ class FlowMixtureClustering(DensityScoreMixin, ClusterMixin, DensityMixin, BaseF
         elif self.init_params == "gmm":
             gm = self._start_mixture(Xs, Xv, seed, reg_covar)
             kept = np.arange(len(Xs))
+            if trim > 0:
+                collapsed = _n_at_floor(np.linalg.eigvalsh(gm.covariances_), gm.reg_covar)
             for _ in range(_START_C_STEPS if trim > 0 else 0):
                 # C-step: refit from the current mixture on its best-fitting rows.
                 new = _kept_rows(gm.score_samples(Xs), trim, protected)
@@ -863,12 +882,20 @@ class FlowMixtureClustering(DensityScoreMixin, ClusterMixin, DensityMixin, BaseF
                     break
                 kept = new
                 try:
-                    gm = GaussianMixture(K, covariance_type="full", reg_covar=gm.reg_covar,
-                                         weights_init=gm.weights_, means_init=gm.means_,
-                                         precisions_init=gm.precisions_,
-                                         random_state=seed).fit(Xs[kept])
+                    refit = GaussianMixture(K, covariance_type="full",
+                                            reg_covar=gm.reg_covar,
+                                            weights_init=gm.weights_, means_init=gm.means_,
+                                            precisions_init=gm.precisions_,
+                                            random_state=seed).fit(Xs[kept])
                 except ValueError:
                     break  # a numerically singular refit: keep the current start
+                if np.any(_n_at_floor(np.linalg.eigvalsh(refit.covariances_),
+                                      refit.reg_covar) > collapsed):
+                    # A spurious maximiser of the trimmed likelihood: the refit makes a
+                    # component singular in a new direction (its rows share a value
+                    # there, as on binary features). Keep the current start.
+                    break
+                gm = refit
             loc, chol, weights = gm.means_, gm.precisions_cholesky_, gm.weights_
             std = np.sqrt(np.diagonal(gm.covariances_, axis1=1, axis2=2))
         else:
