@@ -96,7 +96,8 @@ as ROC-AUC 50 (chance) in the summary and is marked ``!``. ``--json FILE`` write
 per-seed number after each seed; ``--resume FILE [FILE ...]`` reuses the results already
 in those files (merged: runs of separate processes become one), computing only what they
 lack (whole seeds, or the missing detectors of a seed); ``--rerun DETECTOR ...`` drops
-those detectors from the resumed results so that only they are computed again;
+those detectors from the resumed results of the sets in ``--datasets`` (all by default)
+so that only they are computed again;
 ``--skip DETECTOR ...`` leaves detectors out of a run (its tables and summary cover the
 others), for instance the costly label-free selection, to be added by a later run.
 
@@ -550,10 +551,11 @@ def summary(results, names, detectors, seeds, recommended, reason):
     print(f"Best mean ROC-AUC: {best_mean}; best mean rank: {best_rank}.")
 
 
-def merge_results(paths, rerun=()):
+def merge_results(paths, rerun=(), rerun_sets=None):
     """The sets of several result files, merged (per seed, the detectors of every file;
-    for one present in several, the later file's), without the ``rerun`` detectors;
-    and the first file's protocol."""
+    for one present in several, the later file's), without the ``rerun`` detectors on
+    the ``rerun_sets`` (all sets when None: those that this run computes again); and
+    the first file's protocol."""
     results, protocol = {}, {}
     for path in paths:
         if not os.path.isfile(path):
@@ -572,7 +574,9 @@ def merge_results(paths, rerun=()):
                 else:
                     stored["detectors"].update(seed_result["detectors"])
                     stored.update({k: v for k, v in seed_result.items() if k != "detectors"})
-    for set_result in results.values():
+    for name, set_result in results.items():
+        if rerun_sets is not None and name not in rerun_sets:
+            continue  # kept: this run does not compute the set again
         for seed_result in set_result["seeds"].values():
             for key in rerun:
                 seed_result["detectors"].pop(key, None)
@@ -691,7 +695,8 @@ def main(argv=None):
         parser.error(f"--rerun/--skip: unknown detector(s) {unknown}; choose from "
                      f"{list(FLOW_DETECTORS + PEER_DETECTORS)}")
     json_path = args.json or (args.resume[0] if args.resume else None)
-    results, resumed_protocol = merge_results(args.resume or [], args.rerun)
+    results, resumed_protocol = merge_results(args.resume or [], args.rerun,
+                                              set(args.datasets))
     payload = {"protocol": {
         "split": "stratified 70/30 (ADBench); dev tasks: UCI train/test as bench_ood_dev.py",
         "scaling": "min-max fitted on the (capped) training part",
