@@ -113,10 +113,10 @@ processes sharing 2 cores (2026-12-07), a set's three seeds without the selectio
 (``--skip "FlowDensity selected"``): 1.5-5 minutes for sets of up to about 7000 rows and
 36 features, 3-10 minutes for the capped sets of 3-27 features (15 for aloi), about 30
 minutes for mnist_odds (100 features) and campaign (62); internetads (1555 features)
-did not finish one seed in 17 minutes (not profiled; among its work, the flow
-mixture's start fits 5 x 10 full-covariance Gaussian mixtures in 1555 dimensions and
-the flows' couplings have about a million weights each). With the selection, 2-10 minutes per small or medium set
-and 30 minutes for musk (166 features).
+16-20 minutes per seed beside one other process (about 4.5 minutes for each flow fit,
+3-4 for each flow mixture, whose start fits 5 x 10 full-covariance Gaussian mixtures in
+1555 dimensions). With the selection, 2-10 minutes per small or medium set and 30
+minutes for musk (166 features).
 ``--device cuda`` runs the flows on a GPU; ``--datasets`` with one ``--json`` file per
 process splits the run, and ``--resume a.json b.json ... --json all.json`` merges the parts
 (nothing is refitted when they are complete). ``--quick``: one seed, 5 epochs, 1000-row
