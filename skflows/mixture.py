@@ -880,22 +880,22 @@ class FlowMixtureClustering(DensityScoreMixin, ClusterMixin, DensityMixin, BaseF
                 new = _kept_rows(gm.score_samples(Xs), trim, protected)
                 if np.array_equal(new, kept) or len(new) < K:
                     break
-                kept = new
                 try:
                     refit = GaussianMixture(K, covariance_type="full",
                                             reg_covar=gm.reg_covar,
                                             weights_init=gm.weights_, means_init=gm.means_,
                                             precisions_init=gm.precisions_,
-                                            random_state=seed).fit(Xs[kept])
+                                            random_state=seed).fit(Xs[new])
                 except ValueError:
                     break  # a numerically singular refit: keep the current start
                 if np.any(_n_at_floor(np.linalg.eigvalsh(refit.covariances_),
                                       refit.reg_covar) > collapsed):
                     # A spurious maximiser of the trimmed likelihood: the refit makes a
-                    # component singular in a new direction (its rows share a value
-                    # there, as on binary features). Keep the current start.
+                    # component singular in more directions than the untrimmed start
+                    # (its rows share a value there, as on binary features). Keep the
+                    # current start.
                     break
-                gm = refit
+                kept, gm = new, refit
             loc, chol, weights = gm.means_, gm.precisions_cholesky_, gm.weights_
             std = np.sqrt(np.diagonal(gm.covariances_, axis1=1, axis2=2))
         else:
