@@ -51,10 +51,9 @@ skflows (``float32`` inputs, ``torch.set_num_threads(1)``):
   the label-free Mass-Volume criterion of :mod:`skflows.model_selection`
   (``make_mv_scorer``, Goix 2016, ``--criterion em`` for Excess-Mass), then the best
   candidate refitted on the whole training part (when it is the default configuration,
-  the ``FlowDensity`` fit above is that refit and is reused). A validation fold with a
-  constant feature makes the library scorer raise (zero-volume box); the benchmark then
-  draws that feature at its constant value and measures volumes in the other features
-  (the public :func:`~skflows.model_selection.mass_volume_area`).
+  the ``FlowDensity`` fit above is that refit and is reused). In a validation fold
+  where a feature is constant (a rare binary value), the scorer holds it at its value
+  and measures volumes in the other features.
 
 Peers (scikit-learn and pyod, their default settings as in ADBench):
 
@@ -156,8 +155,7 @@ from skflows import (DensityDetector, FlowDensity, FlowMixtureClustering,  # noq
                      FlowOutlierGenerator)
 from skflows.datasets import (ANOMALY_DATASETS, load_anomaly,  # noqa: E402
                               load_optdigits, load_pendigits)
-from skflows.model_selection import (excess_mass_area, make_em_scorer,  # noqa: E402
-                                     make_mv_scorer, mass_volume_area)
+from skflows.model_selection import make_em_scorer, make_mv_scorer  # noqa: E402
 from skflows.ood import (InputComplexityDetector, LikelihoodRatioDetector,  # noqa: E402
                          TypicalityDetector)
 
@@ -276,34 +274,6 @@ def split(name, seed, data_dir, max_train, max_test):
     return scaler.transform(X_train), scaler.transform(X_test), y_test
 
 
-# ----------------------------------------------------------------- label-free scorer
-class LabelFreeScorer:
-    """skflows' MV (or EM) scorer; for a fold with a constant feature (where the library
-    scorer raises: its bounding box has zero volume) the uniform draws hold that feature
-    at its constant value and the volume is the box's in the other features."""
-
-    def __init__(self, criterion, n_uniform, random_state):
-        self.criterion, self.n_uniform, self.random_state = criterion, n_uniform, random_state
-        make = make_mv_scorer if criterion == "mv" else make_em_scorer
-        self.scorer = make(n_uniform=n_uniform, random_state=random_state)
-
-    def __call__(self, estimator, X, y=None):
-        X = np.asarray(X)
-        low, high = X.min(axis=0), X.max(axis=0)
-        varying = high > low
-        if varying.all():
-            return self.scorer(estimator, X)
-        rng = np.random.RandomState(self.random_state)
-        U = rng.uniform(low, high, size=(self.n_uniform, X.shape[1])).astype(X.dtype)
-        U[:, ~varying] = low[~varying]
-        volume = float(np.prod((high - low)[varying])) if varying.any() else 1.0
-        s_data = np.asarray(estimator.score_samples(X), dtype=np.float64)
-        s_unif = np.asarray(estimator.score_samples(U), dtype=np.float64)
-        if self.criterion == "mv":
-            return -mass_volume_area(s_data, s_unif, volume)
-        return excess_mass_area(s_data, s_unif, volume)
-
-
 # ------------------------------------------------------------------------ detectors
 def gmm_by_bic(X, seed):
     """GaussianMixture (full covariances), n_components in {1, 2, 4, 8} by BIC."""
@@ -407,8 +377,10 @@ def run_seed(name, seed, args, detectors, previous=None):
 
     def selected():
         n_rows = len(X32)
+        make_scorer = make_mv_scorer if args.criterion == "mv" else make_em_scorer
         search = GridSearchCV(FlowDensity(**FLOW_SETTINGS, **flow_kw), SELECTION_GRID,
-                              scoring=LabelFreeScorer(args.criterion, args.n_uniform, seed),
+                              scoring=make_scorer(n_uniform=args.n_uniform,
+                                                  random_state=seed),
                               cv=3, refit=False, error_score=np.nan)
         search.fit(X32)
         cv_scores = np.asarray(search.cv_results_["mean_test_score"], dtype=float)

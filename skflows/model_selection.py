@@ -17,7 +17,11 @@ induces, so they are unchanged by strictly increasing transforms of the scores.
 Following Goix (2016), ``P`` is replaced by the empirical distribution of the data
 ``X`` and ``Leb`` by a Monte-Carlo estimate: ``n_uniform`` points are drawn uniformly in
 the bounding box ``B = prod_j [min_i X_ij, max_i X_ij]`` of the data, and
-``Leb(s >= u) ~= |B| * #{uniform points with s >= u} / n_uniform``. The curves are
+``Leb(s >= u) ~= |B| * #{uniform points with s >= u} / n_uniform``. A feature that is
+constant on the data (a binary feature that a validation fold happens to hold at one
+value) has an interval of zero width: the draws hold it at its value and ``Leb`` and
+``|B|`` are the volumes in the other features, i.e. the Lebesgue measure of the slice on
+which the data lie. Data on which every feature is constant raise ``ValueError``. The curves are
 summarised by their areas over the ranges Goix uses:
 
 * MV: ``alpha`` in ``[0.9, 0.999]``;
@@ -405,11 +409,15 @@ def _box_area(estimator, X, Xa, criterion, n_uniform, rng, area_kwargs):
     """Area of one criterion for a fitted estimator on data ``X`` (its array ``Xa``)."""
     low, high = Xa.min(axis=0), Xa.max(axis=0)
     width = high - low
-    if np.any(width <= 0):
-        raise ValueError("X has a constant feature: its bounding box has zero volume, "
-                         "so the Mass-Volume and Excess-Mass criteria are undefined.")
-    volume = float(np.prod(width))
+    varying = width > 0
+    if not varying.any():
+        raise ValueError("Every feature of X is constant: the data are one point, so the "
+                         "Mass-Volume and Excess-Mass criteria are undefined.")
+    # A constant feature is held at its value (the draws of a zero-width interval are
+    # that value); the volume is the slice's, in the varying features.
+    volume = float(np.prod(width[varying]))
     U = rng.uniform(low, high, size=(n_uniform, Xa.shape[1]))
+    U[:, ~varying] = low[~varying]
     s_data = _score_samples(estimator, X)
     s_unif = _score_samples(estimator, _like_input(U, X))
     if criterion == "em":
@@ -470,7 +478,8 @@ def feature_subsampled_area(estimator, X_train, X_test, *, criterion="em",
     ------
     ValueError
         On an unknown criterion, invalid counts, data with different numbers of
-        features or a constant feature in a subset of ``X_test``.
+        features or a subset of ``X_test`` whose every feature is constant (a constant
+        feature of a subset is held at its value, see the module's notes).
     TypeError
         If the estimator has no ``score_samples``.
 
@@ -527,7 +536,8 @@ class _CurveScorer:
     Raises
     ------
     ValueError
-        If ``X`` has fewer than 2 rows or a constant feature.
+        If ``X`` has fewer than 2 rows or every feature of ``X`` is constant (a
+        constant feature is held at its value, see the module's notes).
     TypeError
         If the estimator has no ``score_samples``.
 
@@ -646,9 +656,10 @@ def make_em_scorer(*, n_uniform=100_000, random_state=0, em_level=0.9, n_levels=
     Raises
     ------
     ValueError
-        On invalid counts or fractions. The scorer raises ``ValueError`` when ``X`` has
-        a constant feature (a box of zero volume) and ``TypeError`` when the estimator
-        has no ``score_samples``.
+        On invalid counts or fractions. The scorer raises ``ValueError`` when every
+        feature of ``X`` is constant (a constant feature is held at its value and the
+        volume is measured in the others) and ``TypeError`` when the estimator has no
+        ``score_samples``.
 
     See Also
     --------
@@ -722,8 +733,8 @@ def make_mv_scorer(*, n_uniform=100_000, random_state=0, alpha_min=0.9, alpha_ma
     ------
     ValueError
         On invalid counts, fractions or masses. The scorer raises ``ValueError`` when
-        ``X`` has a constant feature and ``TypeError`` when the estimator has no
-        ``score_samples``.
+        every feature of ``X`` is constant (a constant feature is held at its value) and
+        ``TypeError`` when the estimator has no ``score_samples``.
 
     See Also
     --------

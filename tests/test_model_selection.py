@@ -266,12 +266,49 @@ def test_errors():
     with pytest.raises(ValueError, match="n_uniform"):
         make_em_scorer(n_uniform=0)
     X = np.c_[np.arange(10.0), np.ones(10)]
-    with pytest.raises(ValueError, match="constant feature"):
-        em_score(GaussianDetector(dim=2), X)
+    with pytest.raises(ValueError, match="Every feature of X is constant"):
+        em_score(GaussianDetector(dim=2), np.ones((10, 2)))
     with pytest.raises(TypeError, match="score_samples"):
         em_score(object(), np.random.RandomState(0).normal(size=(10, 2)))
     with pytest.raises(ValueError, match="criterion"):
         feature_subsampled_area(GaussianMixture(), X, X, criterion="auc")
+
+
+class SliceDetector(BaseEstimator):
+    """N(0, I_d) log-density of the first ``d`` columns; records every value it was
+    asked to score in the other columns."""
+
+    def __init__(self, dim=2):
+        self.dim = dim
+
+    def fit(self, X, y=None):
+        return self
+
+    def score_samples(self, X):
+        X = np.asarray(X, float)
+        self.seen_rest_ = np.unique(np.r_[getattr(self, "seen_rest_", []),
+                                          X[:, self.dim:].ravel()])
+        return GaussianDetector(dim=self.dim).score_samples(X[:, :self.dim])
+
+
+@pytest.mark.parametrize("make", [make_mv_scorer, make_em_scorer])
+def test_constant_feature_is_held_at_its_value(make):
+    # A feature constant on the data (one value of a binary feature in a validation
+    # fold) is a zero-width side of the box: the draws hold it at its value and the
+    # volume is the slice's, so the criterion equals that of the data without it, up to
+    # the Monte-Carlo error of independent draws.
+    X = np.random.RandomState(0).normal(size=(4000, 2))
+    scorer = make(n_uniform=200_000)
+    det = SliceDetector(dim=2)
+    with_constant = scorer(det, np.c_[X, np.full(len(X), 0.25)])
+    np.testing.assert_array_equal(det.seen_rest_, [0.25])
+    without = scorer(SliceDetector(dim=2), X)
+    assert with_constant == pytest.approx(without, rel=0.03)
+    # Two constant features: each held at its own value.
+    det_mid = SliceDetector(dim=2)
+    columns = np.c_[X, np.full(len(X), -1.0), np.full(len(X), 3.0)]
+    assert scorer(det_mid, columns) == pytest.approx(without, rel=0.03)
+    np.testing.assert_array_equal(det_mid.seen_rest_, [-1.0, 3.0])
 
 
 def test_dataframe_input_keeps_feature_names():
