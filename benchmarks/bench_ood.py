@@ -525,7 +525,8 @@ def summary(results, names, detectors, seeds, recommended, reason):
 
 def merge_results(paths, rerun=(), rerun_sets=None):
     """The sets of several result files, merged (per seed, the detectors of every file;
-    for one present in several, the later file's), without the ``rerun`` detectors on
+    for one present in several, the later file's; the largest wall seconds), without the
+    ``rerun`` detectors on
     the ``rerun_sets`` (all sets when None: those that this run computes again); and
     the first file's protocol."""
     results, protocol = {}, {}
@@ -545,7 +546,12 @@ def merge_results(paths, rerun=(), rerun_sets=None):
                     target["seeds"][seed] = seed_result
                 else:
                     stored["detectors"].update(seed_result["detectors"])
+                    # A seed's wall seconds only grow as runs add detectors to it, so a
+                    # file that resumed an older copy of this seed holds fewer: keep the
+                    # largest.
+                    seconds = max(stored.get("seconds", 0.0), seed_result.get("seconds", 0.0))
                     stored.update({k: v for k, v in seed_result.items() if k != "detectors"})
+                    stored["seconds"] = seconds
     for name, set_result in results.items():
         if rerun_sets is not None and name not in rerun_sets:
             continue  # kept: this run does not compute the set again
