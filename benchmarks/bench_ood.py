@@ -526,9 +526,8 @@ def summary(results, names, detectors, seeds, recommended, reason):
 def merge_results(paths, rerun=(), rerun_sets=None):
     """The sets of several result files, merged (per seed, the detectors of every file;
     for one present in several, the later file's; the largest wall seconds), without the
-    ``rerun`` detectors on
-    the ``rerun_sets`` (all sets when None: those that this run computes again); and
-    the first file's protocol."""
+    ``rerun`` detectors on the ``rerun_sets`` (all sets when None: those that this run
+    computes again); and the first file's protocol."""
     results, protocol = {}, {}
     for path in paths:
         if not os.path.isfile(path):

@@ -21,8 +21,9 @@ the bounding box ``B = prod_j [min_i X_ij, max_i X_ij]`` of the data, and
 constant on the data (a binary feature that a validation fold happens to hold at one
 value) has an interval of zero width: the draws hold it at its value and ``Leb`` and
 ``|B|`` are the volumes in the other features, i.e. the Lebesgue measure of the slice on
-which the data lie. Data on which every feature is constant raise ``ValueError``. The curves are
-summarised by their areas over the ranges Goix uses:
+which the data lie. Data on which every feature is constant raise ``ValueError``.
+
+The curves are summarised by their areas over the ranges Goix uses:
 
 * MV: ``alpha`` in ``[0.9, 0.999]``;
 * EM: ``t`` in ``[0, t_max]`` with ``t_max = EM_s^{-1}(0.9) = inf{t >= 0 : EM_s(t) <=
